@@ -1,0 +1,1 @@
+//! Authenticode ASN.1: SpcIndirectDataContent and friends, SignedData building and parsing.

@@ -1,0 +1,208 @@
+//! Digest algorithms used by Authenticode, and [`MultiDigest`], which feeds the same bytes to
+//! several hashers so a file is read once however many algorithms are needed.
+
+use std::fmt;
+use std::str::FromStr;
+
+use const_oid::ObjectIdentifier;
+use digest::Digest;
+
+use crate::error::{Error, Result};
+
+/// A message digest algorithm that Authenticode can use for the file digest and signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum DigestAlgorithm {
+    /// SHA-1 (only for compatibility with Windows versions before 7).
+    Sha1,
+    /// SHA-256, the default.
+    Sha256,
+    /// SHA-384.
+    Sha384,
+    /// SHA-512.
+    Sha512,
+}
+
+impl DigestAlgorithm {
+    /// All supported algorithms.
+    pub const ALL: [DigestAlgorithm; 4] = [Self::Sha1, Self::Sha256, Self::Sha384, Self::Sha512];
+
+    /// The algorithm's object identifier.
+    pub fn oid(self) -> ObjectIdentifier {
+        match self {
+            Self::Sha1 => const_oid::db::rfc5912::ID_SHA_1,
+            Self::Sha256 => const_oid::db::rfc5912::ID_SHA_256,
+            Self::Sha384 => const_oid::db::rfc5912::ID_SHA_384,
+            Self::Sha512 => const_oid::db::rfc5912::ID_SHA_512,
+        }
+    }
+
+    /// The algorithm with this object identifier, if supported.
+    pub fn from_oid(oid: &ObjectIdentifier) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.oid() == *oid)
+    }
+
+    /// Length of the digest in bytes.
+    pub fn output_size(self) -> usize {
+        match self {
+            Self::Sha1 => 20,
+            Self::Sha256 => 32,
+            Self::Sha384 => 48,
+            Self::Sha512 => 64,
+        }
+    }
+
+    /// Lower-case name as used on command lines: `sha1`, `sha256`, `sha384`, `sha512`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Sha1 => "sha1",
+            Self::Sha256 => "sha256",
+            Self::Sha384 => "sha384",
+            Self::Sha512 => "sha512",
+        }
+    }
+
+    /// A fresh incremental hasher for this algorithm.
+    pub fn hasher(self) -> Hasher {
+        match self {
+            Self::Sha1 => Hasher::Sha1(sha1::Sha1::new()),
+            Self::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
+            Self::Sha384 => Hasher::Sha384(sha2::Sha384::new()),
+            Self::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
+        }
+    }
+
+    /// The digest of `data` in one call.
+    pub fn digest(self, data: &[u8]) -> Vec<u8> {
+        let mut h = self.hasher();
+        h.update(data);
+        h.finalize()
+    }
+}
+
+impl fmt::Display for DigestAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for DigestAlgorithm {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        match s.to_ascii_lowercase().replace('-', "").as_str() {
+            "sha1" => Ok(Self::Sha1),
+            "sha256" => Ok(Self::Sha256),
+            "sha384" => Ok(Self::Sha384),
+            "sha512" => Ok(Self::Sha512),
+            _ => Err(Error::Unsupported(format!(
+                "digest algorithm {s:?} (expected sha1, sha256, sha384 or sha512)"
+            ))),
+        }
+    }
+}
+
+/// An incremental hasher for one [`DigestAlgorithm`].
+#[derive(Clone)]
+pub enum Hasher {
+    /// SHA-1 state.
+    Sha1(sha1::Sha1),
+    /// SHA-256 state.
+    Sha256(sha2::Sha256),
+    /// SHA-384 state.
+    Sha384(sha2::Sha384),
+    /// SHA-512 state.
+    Sha512(sha2::Sha512),
+}
+
+impl fmt::Debug for Hasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Hasher({})", self.algorithm())
+    }
+}
+
+impl Hasher {
+    /// The algorithm this hasher computes.
+    pub fn algorithm(&self) -> DigestAlgorithm {
+        match self {
+            Hasher::Sha1(_) => DigestAlgorithm::Sha1,
+            Hasher::Sha256(_) => DigestAlgorithm::Sha256,
+            Hasher::Sha384(_) => DigestAlgorithm::Sha384,
+            Hasher::Sha512(_) => DigestAlgorithm::Sha512,
+        }
+    }
+
+    /// Feed `data`.
+    pub fn update(&mut self, data: &[u8]) {
+        match self {
+            Hasher::Sha1(h) => h.update(data),
+            Hasher::Sha256(h) => h.update(data),
+            Hasher::Sha384(h) => h.update(data),
+            Hasher::Sha512(h) => h.update(data),
+        }
+    }
+
+    /// The digest of everything fed so far.
+    pub fn finalize(self) -> Vec<u8> {
+        match self {
+            Hasher::Sha1(h) => h.finalize().to_vec(),
+            Hasher::Sha256(h) => h.finalize().to_vec(),
+            Hasher::Sha384(h) => h.finalize().to_vec(),
+            Hasher::Sha512(h) => h.finalize().to_vec(),
+        }
+    }
+}
+
+/// Several hashers fed with the same bytes: one pass over a file for any number of algorithms.
+#[derive(Debug, Clone)]
+pub struct MultiDigest {
+    hashers: Vec<Hasher>,
+}
+
+impl MultiDigest {
+    /// Hashers for `algs`, in that order.
+    pub fn new(algs: &[DigestAlgorithm]) -> Self {
+        Self {
+            hashers: algs.iter().map(|a| a.hasher()).collect(),
+        }
+    }
+
+    /// Feed `data` to every hasher.
+    pub fn update(&mut self, data: &[u8]) {
+        for h in &mut self.hashers {
+            h.update(data);
+        }
+    }
+
+    /// The digests, in the order the algorithms were given.
+    pub fn finalize(self) -> Vec<Vec<u8>> {
+        self.hashers.into_iter().map(Hasher::finalize).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_digest_matches_single_digests() {
+        let data = b"authenticode";
+        let mut m = MultiDigest::new(&DigestAlgorithm::ALL);
+        m.update(&data[..4]);
+        m.update(&data[4..]);
+        let all = m.finalize();
+        for (alg, d) in DigestAlgorithm::ALL.iter().zip(all) {
+            assert_eq!(d, alg.digest(data));
+            assert_eq!(d.len(), alg.output_size());
+        }
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for alg in DigestAlgorithm::ALL {
+            assert_eq!(alg.name().parse::<DigestAlgorithm>().unwrap(), alg);
+            assert_eq!(DigestAlgorithm::from_oid(&alg.oid()), Some(alg));
+        }
+        assert!("md5".parse::<DigestAlgorithm>().is_err());
+    }
+}

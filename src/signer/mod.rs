@@ -1,0 +1,34 @@
+//! [`Signer`]: the one place private keys live. A signer is handed the digest of the signed
+//! attributes and returns a signature, so local keys, HSMs, cloud KMS and remote signing
+//! servers all plug in the same way. Signers know nothing of file formats.
+
+use x509_cert::Certificate;
+
+use crate::digest::DigestAlgorithm;
+use crate::error::Result;
+
+/// The public-key signature scheme a [`Signer`] produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SignatureAlgorithm {
+    /// RSA PKCS#1 v1.5 (the signature is the raw RSA block, as long as the modulus).
+    RsaPkcs1v15,
+    /// ECDSA on P-256; the signature is DER `Ecdsa-Sig-Value`.
+    EcdsaP256,
+    /// ECDSA on P-384; the signature is DER `Ecdsa-Sig-Value`.
+    EcdsaP384,
+}
+
+/// Produces signatures over digests with a key held somewhere else.
+pub trait Signer {
+    /// The signer's certificate chain: the leaf (whose key signs) first, then its issuers.
+    fn certificates(&self) -> &[Certificate];
+
+    /// The signature scheme of the key.
+    fn algorithm(&self) -> SignatureAlgorithm;
+
+    /// Sign `digest`, the `alg` digest of the data to sign (the DER signed attributes).
+    /// RSA signers wrap it in a DigestInfo and apply PKCS#1 v1.5 padding; ECDSA signers return
+    /// a DER `Ecdsa-Sig-Value`.
+    fn sign_digest(&self, alg: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>>;
+}

@@ -1,0 +1,63 @@
+//! [`Subject`]: what a Windows SIP (subject interface package) does for one file format —
+//! recognise the file, digest it, describe it in SpcIndirectDataContent, and read, embed or
+//! remove its signature. [`open`] picks the implementation by the file's magic bytes.
+
+use std::io::Write;
+
+use crate::digest::DigestAlgorithm;
+pub use crate::error::Format;
+use crate::error::{Error, Result};
+use crate::input::Input;
+
+/// Format-specific choices made when building SpcIndirectDataContent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubjectOptions {
+    /// PE only: include page hashes (not implemented yet; an error if set).
+    pub page_hashes: bool,
+}
+
+/// One signable file, parsed just enough to know where its signature lives.
+pub trait Subject {
+    /// The file's format.
+    fn format(&self) -> Format;
+
+    /// The Authenticode digest of the file for each algorithm in `algs`, in that order,
+    /// computed in one pass over the file.
+    fn digest(&self, algs: &[DigestAlgorithm]) -> Result<Vec<Vec<u8>>>;
+
+    /// DER of the SpcIndirectDataContent that a signature over this file must carry.
+    fn indirect_data(&self, alg: DigestAlgorithm, opts: &SubjectOptions) -> Result<Vec<u8>>;
+
+    /// Every embedded PKCS#7 signature (DER), in file order. PE files can hold several
+    /// certificate-table entries; other formats hold at most one.
+    fn signatures(&self) -> Result<Vec<Vec<u8>>>;
+
+    /// The primary embedded PKCS#7 signature (DER), if any.
+    fn signature(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self.signatures()?.into_iter().next())
+    }
+
+    /// Write the file with `pkcs7` as its only signature (replacing any existing one).
+    fn with_signature(&self, pkcs7: &[u8], out: &mut dyn Write) -> Result<()>;
+
+    /// Write the file with every signature removed.
+    fn without_signature(&self, out: &mut dyn Write) -> Result<()>;
+}
+
+/// Recognise the format of `input` and open it as a [`Subject`].
+pub fn open<'a>(input: &'a dyn Input) -> Result<Box<dyn Subject + 'a>> {
+    let mut magic = [0u8; 2];
+    if input.len() < 2 || input.read_exact_at(0, &mut magic).is_err() {
+        return Err(Error::Unsupported(
+            "file too short to be a PE, CAB or MSI file".into(),
+        ));
+    }
+    match &magic {
+        b"MZ" => Ok(Box::new(crate::pe::PeSubject::parse(input)?)),
+        _ => Err(Error::Unsupported(format!(
+            "unrecognised file format (starts with {:02x} {:02x}; expected a PE \"MZ\" header)",
+            magic[0], magic[1]
+        ))),
+    }
+}
