@@ -113,7 +113,10 @@ impl Input for FileInput {
         self.len
     }
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        if offset.checked_add(buf.len() as u64).is_none_or(|e| e > self.len) {
+        if offset
+            .checked_add(buf.len() as u64)
+            .is_none_or(|e| e > self.len)
+        {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
         Input::read_exact_at(&self.file, offset, buf)
@@ -134,10 +137,17 @@ pub(crate) fn read_vec(
         return Err(Error::malformed(
             format,
             offset,
-            format!("{what}: {len} bytes at {offset:#x} run past the end of the file ({:#x})", input.len()),
+            format!(
+                "{what}: {len} bytes at {offset:#x} run past the end of the file ({:#x})",
+                input.len()
+            ),
         ));
     }
-    let mut buf = vec![0u8; usize::try_from(len).map_err(|_| Error::Unsupported(format!("{what} too large")))?];
+    let mut buf = vec![
+        0u8;
+        usize::try_from(len)
+            .map_err(|_| Error::Unsupported(format!("{what} too large")))?
+    ];
     input.read_exact_at(offset, &mut buf)?;
     Ok(buf)
 }
@@ -165,7 +175,12 @@ pub(crate) fn for_each_chunk(
 }
 
 /// Feed the byte range `offset..offset + len` of `input` to `digest`.
-pub(crate) fn hash_range(input: &dyn Input, offset: u64, len: u64, digest: &mut MultiDigest) -> Result<()> {
+pub(crate) fn hash_range(
+    input: &dyn Input,
+    offset: u64,
+    len: u64,
+    digest: &mut MultiDigest,
+) -> Result<()> {
     for_each_chunk(input, offset, len, |c| {
         digest.update(c);
         Ok(())
@@ -173,6 +188,13 @@ pub(crate) fn hash_range(input: &dyn Input, offset: u64, len: u64, digest: &mut 
 }
 
 /// Copy the byte range `offset..offset + len` of `input` to `out`.
-pub(crate) fn copy_range(input: &dyn Input, offset: u64, len: u64, out: &mut dyn Write) -> Result<()> {
-    for_each_chunk(input, offset, len, |c| out.write_all(c).map_err(Error::from))
+pub(crate) fn copy_range(
+    input: &dyn Input,
+    offset: u64,
+    len: u64,
+    out: &mut dyn Write,
+) -> Result<()> {
+    for_each_chunk(input, offset, len, |c| {
+        out.write_all(c).map_err(Error::from)
+    })
 }

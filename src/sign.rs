@@ -1,1 +1,221 @@
-//! Signing orchestration.
+//! Signing orchestration: subject digest -> SpcIndirectDataContent -> signed attributes ->
+//! [`Signer`] -> SignedData -> embedded signature, written atomically.
+//!
+//! [`prepare`] stops before the private key is needed and returns a [`PendingSignature`]
+//! holding the digest to sign; [`PendingSignature::finish`] completes it with the signature
+//! value. [`sign`] does both with a [`Signer`].
+
+use std::io::Write;
+use std::path::Path;
+use std::time::SystemTime;
+
+use der::Encode;
+use x509_cert::Certificate;
+
+use crate::cms::attributes::{self, AttributeOptions, Profile};
+use crate::cms::oids;
+use crate::cms::signed_data::{self, SignedDataParts};
+use crate::cms::tlv;
+use crate::digest::DigestAlgorithm;
+use crate::error::{CryptoError, Error, Result};
+use crate::input::FileInput;
+use crate::signer::{SignatureAlgorithm, Signer};
+use crate::subject::{self, Subject, SubjectOptions};
+
+/// Settings for one signature.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SignOptions {
+    /// Digest algorithm of the file digest and the signature (default SHA-256).
+    pub digest: DigestAlgorithm,
+    /// Which tool's signed attributes to reproduce.
+    pub profile: Profile,
+    /// SpcSpOpusInfo program name.
+    pub description: Option<String>,
+    /// SpcSpOpusInfo URL.
+    pub url: Option<String>,
+    /// The signingTime attribute (see [`Profile`] for when it is written without this).
+    pub signing_time: Option<SystemTime>,
+    /// Format-specific options.
+    pub subject: SubjectOptions,
+}
+
+impl Default for DigestAlgorithm {
+    fn default() -> Self {
+        DigestAlgorithm::Sha256
+    }
+}
+
+impl SignOptions {
+    fn attribute_options(&self) -> AttributeOptions {
+        let mut a = AttributeOptions::default();
+        a.profile = self.profile;
+        a.description.clone_from(&self.description);
+        a.url.clone_from(&self.url);
+        a.signing_time = self.signing_time;
+        a
+    }
+}
+
+/// DER AlgorithmIdentifier that Authenticode SignerInfos use for `scheme` with `alg`.
+pub fn signature_algorithm_der(scheme: SignatureAlgorithm, alg: DigestAlgorithm) -> Vec<u8> {
+    match scheme {
+        SignatureAlgorithm::RsaPkcs1v15 => tlv::algorithm_null(&oids::RSA_ENCRYPTION),
+        SignatureAlgorithm::EcdsaP256 | SignatureAlgorithm::EcdsaP384 => {
+            tlv::algorithm_absent(&match alg {
+                DigestAlgorithm::Sha1 => oids::ECDSA_WITH_SHA1,
+                DigestAlgorithm::Sha256 => oids::ECDSA_WITH_SHA256,
+                DigestAlgorithm::Sha384 => oids::ECDSA_WITH_SHA384,
+                DigestAlgorithm::Sha512 => oids::ECDSA_WITH_SHA512,
+            })
+        }
+    }
+}
+
+/// A signature waiting for its signature value: the output of [`prepare`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingSignature {
+    digest_algorithm: DigestAlgorithm,
+    scheme: SignatureAlgorithm,
+    indirect_data: Vec<u8>,
+    signed_attributes: Vec<u8>,
+    certificates: Vec<Vec<u8>>,
+    issuer: Vec<u8>,
+    serial: Vec<u8>,
+    digest: Vec<u8>,
+}
+
+impl PendingSignature {
+    /// The digest algorithm the key must sign with.
+    pub fn digest_algorithm(&self) -> DigestAlgorithm {
+        self.digest_algorithm
+    }
+
+    /// The digest the key must sign: the hash of the DER signed attributes.
+    pub fn digest(&self) -> &[u8] {
+        &self.digest
+    }
+
+    /// The DER signed attributes (a SET) whose digest is signed.
+    pub fn signed_attributes(&self) -> &[u8] {
+        &self.signed_attributes
+    }
+
+    /// The DER SpcIndirectDataContent being signed.
+    pub fn indirect_data(&self) -> &[u8] {
+        &self.indirect_data
+    }
+
+    /// Complete the SignedData with `signature` (RSA PKCS#1 v1.5 bytes or DER ECDSA) and
+    /// return the DER PKCS#7 ContentInfo.
+    pub fn finish(&self, signature: &[u8]) -> Result<Vec<u8>> {
+        if signature.is_empty() {
+            return Err(Error::Signer(
+                "the signer returned an empty signature".into(),
+            ));
+        }
+        signed_data::build(&SignedDataParts {
+            indirect_data: &self.indirect_data,
+            digest_algorithm: self.digest_algorithm,
+            signed_attributes: &self.signed_attributes,
+            certificates: &self.certificates,
+            issuer: &self.issuer,
+            serial: &self.serial,
+            signature_algorithm: &signature_algorithm_der(self.scheme, self.digest_algorithm),
+            signature,
+            unsigned_attributes: None,
+        })
+    }
+}
+
+fn der_of(value: &impl Encode, what: &str) -> Result<Vec<u8>> {
+    value
+        .to_der()
+        .map_err(|e| Error::Crypto(CryptoError::Key(format!("cannot encode {what}: {e}"))))
+}
+
+/// Build everything up to the signature value for `subject`, signed by the leaf of
+/// `certificates` (leaf first) with a key of type `scheme`.
+pub fn prepare(
+    subject: &dyn Subject,
+    certificates: &[Certificate],
+    scheme: SignatureAlgorithm,
+    opts: &SignOptions,
+) -> Result<PendingSignature> {
+    let leaf = certificates
+        .first()
+        .ok_or_else(|| Error::Crypto(CryptoError::Key("no signer certificate given".into())))?;
+    let issuer = der_of(leaf.tbs_certificate().issuer(), "issuer")?;
+    let serial = der_of(leaf.tbs_certificate().serial_number(), "serial number")?;
+    let certificates = certificates
+        .iter()
+        .map(|c| der_of(c, "certificate"))
+        .collect::<Result<Vec<_>>>()?;
+    let indirect_data = subject.indirect_data(opts.digest, &opts.subject)?;
+    let signed_attributes =
+        attributes::signed_attributes(&indirect_data, opts.digest, &opts.attribute_options())?;
+    let digest = opts.digest.digest(&signed_attributes);
+    Ok(PendingSignature {
+        digest_algorithm: opts.digest,
+        scheme,
+        indirect_data,
+        signed_attributes,
+        certificates,
+        issuer,
+        serial,
+        digest,
+    })
+}
+
+/// Sign `subject` with `signer` and return the DER PKCS#7 signature (not yet embedded).
+pub fn sign(subject: &dyn Subject, signer: &dyn Signer, opts: &SignOptions) -> Result<Vec<u8>> {
+    let pending = prepare(subject, signer.certificates(), signer.algorithm(), opts)?;
+    let signature = signer.sign_digest(pending.digest_algorithm(), pending.digest())?;
+    pending.finish(&signature)
+}
+
+/// Write `path` through `write`, atomically: the data goes to a temporary file in the same
+/// directory, which is synced and renamed over `path` only when `write` succeeded. On error
+/// the temporary file is removed and `path` is untouched.
+pub fn write_atomically(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".authsign-")
+        .suffix(".tmp")
+        .tempfile_in(dir)?;
+    {
+        let mut buffered = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
+        write(&mut buffered)?;
+        buffered.flush()?;
+    }
+    // Keep the permissions of a file being replaced.
+    if let Ok(meta) = std::fs::metadata(path) {
+        tmp.as_file().set_permissions(meta.permissions())?;
+    }
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| Error::Io(e.error))?;
+    Ok(())
+}
+
+/// Sign the file at `input` and write the signed file to `output` (or back to `input`,
+/// atomically, when `output` is `None`). Returns the DER PKCS#7 that was embedded.
+pub fn sign_file(
+    input: &Path,
+    output: Option<&Path>,
+    signer: &dyn Signer,
+    opts: &SignOptions,
+) -> Result<Vec<u8>> {
+    let file = FileInput::open(input)?;
+    let subject = subject::open(&file)?;
+    let pkcs7 = sign(subject.as_ref(), signer, opts)?;
+    write_atomically(output.unwrap_or(input), |out| {
+        subject.with_signature(&pkcs7, out)
+    })?;
+    Ok(pkcs7)
+}

@@ -1,10 +1,170 @@
-//! Authenticode's SPC structures (SpcIndirectDataContent, SpcPeImageData, SpcLink, ...).
+//! Authenticode's SPC structures: what a signature says about the file it signs.
+//!
+//! ```text
+//! SpcIndirectDataContent ::= SEQUENCE {
+//!     data                    SpcAttributeTypeAndOptionalValue,
+//!     messageDigest           DigestInfo }
+//! SpcAttributeTypeAndOptionalValue ::= SEQUENCE {
+//!     type                    OBJECT IDENTIFIER,
+//!     value                   [0] EXPLICIT ANY OPTIONAL }   -- in practice: ANY
+//! DigestInfo ::= SEQUENCE {
+//!     digestAlgorithm         AlgorithmIdentifier,
+//!     digest                  OCTET STRING }
+//! SpcPeImageData ::= SEQUENCE {
+//!     flags                   SpcPeImageFlags DEFAULT { includeResources },
+//!     file                    [0] EXPLICIT SpcLink OPTIONAL }
+//! SpcLink ::= CHOICE {
+//!     url                     [0] IMPLICIT IA5STRING,
+//!     moniker                 [1] IMPLICIT SpcSerializedObject,
+//!     file                    [2] EXPLICIT SpcString }
+//! SpcString ::= CHOICE {
+//!     unicode                 [0] IMPLICIT BMPSTRING,
+//!     ascii                   [1] IMPLICIT IA5STRING }
+//! ```
+//! (Windows Authenticode Portable Executable Signature Format, "Authenticode-Specific Structures".)
 
+use const_oid::ObjectIdentifier;
+
+use super::oids;
+use super::tlv::{self, tag, Reader};
 use crate::digest::DigestAlgorithm;
-use crate::error::{Error, Result};
+use crate::error::{Error, Format, Result};
+
+/// The link signtool writes in SpcPeImageData: the file "<<<Obsolete>>>".
+pub const OBSOLETE: &str = "<<<Obsolete>>>";
+
+/// SpcLink `file` choice with a Unicode SpcString: `[2] EXPLICIT { [0] IMPLICIT BMPString }`.
+pub fn spc_link_file(name: &str) -> Vec<u8> {
+    tlv::tlv(
+        tag::context(2),
+        &tlv::tlv(tag::context_primitive(0), &tlv::bmp_bytes(name)),
+    )
+}
+
+/// SpcPeImageData as signtool and osslsigncode write it: flags with the includeResources bit
+/// (`03 02 07 80`) and the "<<<Obsolete>>>" file link.
+pub fn pe_image_data() -> Vec<u8> {
+    let flags = [tag::BIT_STRING, 0x02, 0x07, 0x80];
+    tlv::sequence(&[&flags, &tlv::tlv(tag::context(0), &spc_link_file(OBSOLETE))])
+}
+
+/// DER SpcIndirectDataContent with data `{ data_type, data_value }` and the file digest.
+pub fn indirect_data(
+    data_type: &ObjectIdentifier,
+    data_value: &[u8],
+    alg: DigestAlgorithm,
+    digest: &[u8],
+) -> Vec<u8> {
+    let data = tlv::sequence(&[&tlv::oid(data_type), data_value]);
+    let digest_info =
+        tlv::sequence(&[&tlv::algorithm_null(&alg.oid()), &tlv::octet_string(digest)]);
+    tlv::sequence(&[&data, &digest_info])
+}
 
 /// DER of the SpcIndirectDataContent for a PE image whose Authenticode digest is `digest`.
 pub fn pe_indirect_data(alg: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>> {
-    let _ = (alg, digest);
-    Err(Error::Unsupported("not implemented yet".into()))
+    if digest.len() != alg.output_size() {
+        return Err(Error::Unsupported(format!(
+            "a {alg} digest is {} bytes, got {}",
+            alg.output_size(),
+            digest.len()
+        )));
+    }
+    Ok(indirect_data(
+        &oids::SPC_PE_IMAGE_DATA,
+        &pe_image_data(),
+        alg,
+        digest,
+    ))
+}
+
+/// A parsed SpcIndirectDataContent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndirectData {
+    /// The SpcAttributeTypeAndOptionalValue type (which SIP the signature is for).
+    pub data_type: ObjectIdentifier,
+    /// DER of the SpcAttributeTypeAndOptionalValue value (e.g. SpcPeImageData), if present.
+    pub data_value: Option<Vec<u8>>,
+    /// The file digest's algorithm.
+    pub digest_algorithm: DigestAlgorithm,
+    /// The file digest.
+    pub digest: Vec<u8>,
+}
+
+impl IndirectData {
+    /// Parse the DER (or BER) of an SpcIndirectDataContent.
+    pub fn parse(der: &[u8]) -> Result<Self> {
+        let seq = tlv::parse_one(der, "SpcIndirectDataContent")?
+            .expect(tag::SEQUENCE, "SpcIndirectDataContent")?;
+        let mut r = seq.children();
+        let data = r.expect(tag::SEQUENCE, "SpcAttributeTypeAndOptionalValue")?;
+        let mut dr = data.children();
+        let data_type = dr.next("SpcAttributeTypeAndOptionalValue type")?.oid()?;
+        let data_value = if dr.is_empty() {
+            None
+        } else {
+            Some(
+                dr.next("SpcAttributeTypeAndOptionalValue value")?
+                    .raw
+                    .to_vec(),
+            )
+        };
+        let di = r.expect(tag::SEQUENCE, "DigestInfo")?;
+        let (digest_algorithm, digest) = parse_digest_info(di.children())?;
+        Ok(Self {
+            data_type,
+            data_value,
+            digest_algorithm,
+            digest,
+        })
+    }
+}
+
+/// Parse `DigestInfo` children: the algorithm (a supported digest) and the digest bytes.
+fn parse_digest_info(mut r: Reader<'_>) -> Result<(DigestAlgorithm, Vec<u8>)> {
+    let alg = r.expect(tag::SEQUENCE, "DigestInfo digestAlgorithm")?;
+    let alg_tlv = alg.children().next("digest algorithm")?;
+    let oid = alg_tlv.oid()?;
+    let digest_algorithm = DigestAlgorithm::from_oid(&oid)
+        .ok_or_else(|| Error::Unsupported(format!("file digest algorithm {oid}")))?;
+    let digest = r.expect(tag::OCTET_STRING, "DigestInfo digest")?;
+    if digest.value.len() != digest_algorithm.output_size() {
+        return Err(Error::malformed(
+            Format::Cms,
+            digest.offset as u64,
+            format!("{digest_algorithm} digest of {} bytes", digest.value.len()),
+        ));
+    }
+    Ok((digest_algorithm, digest.value.to_vec()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pe_image_data_matches_signtool_bytes() {
+        // 30 26 | 03 02 07 80 | a0 20 a2 1e 80 1c "<<<Obsolete>>>" in UTF-16BE
+        let v = pe_image_data();
+        assert_eq!(
+            &v[..10],
+            &[0x30, 0x26, 0x03, 0x02, 0x07, 0x80, 0xa0, 0x20, 0xa2, 0x1e]
+        );
+        assert_eq!(&v[10..12], &[0x80, 0x1c]);
+        assert_eq!(v.len(), 0x28);
+    }
+
+    #[test]
+    fn indirect_data_round_trips() {
+        for alg in DigestAlgorithm::ALL {
+            let d = alg.digest(b"x");
+            let der = pe_indirect_data(alg, &d).unwrap();
+            let p = IndirectData::parse(&der).unwrap();
+            assert_eq!(p.digest_algorithm, alg);
+            assert_eq!(p.digest, d);
+            assert_eq!(p.data_type, oids::SPC_PE_IMAGE_DATA);
+            assert_eq!(p.data_value.as_deref(), Some(&pe_image_data()[..]));
+        }
+        assert!(pe_indirect_data(DigestAlgorithm::Sha1, &[0; 32]).is_err());
+    }
 }

@@ -1,0 +1,359 @@
+//! PKCS#7 / CMS SignedData as Authenticode uses it: built in canonical DER, parsed leniently
+//! while keeping the original bytes of everything that is hashed or passed on.
+//!
+//! ```text
+//! ContentInfo ::= SEQUENCE { contentType OBJECT IDENTIFIER, content [0] EXPLICIT ANY }
+//! SignedData ::= SEQUENCE {
+//!     version           INTEGER,                      -- 1 in Authenticode
+//!     digestAlgorithms  SET OF AlgorithmIdentifier,
+//!     contentInfo       SEQUENCE { contentType (SPC_INDIRECT_DATA_OBJID),
+//!                                  content [0] EXPLICIT SpcIndirectDataContent },
+//!     certificates      [0] IMPLICIT SET OF Certificate OPTIONAL,
+//!     crls              [1] IMPLICIT SET OF CertificateList OPTIONAL,
+//!     signerInfos       SET OF SignerInfo }           -- exactly one in Authenticode
+//! SignerInfo ::= SEQUENCE {
+//!     version                    INTEGER,             -- 1
+//!     issuerAndSerialNumber      SEQUENCE { issuer Name, serialNumber INTEGER },
+//!     digestAlgorithm            AlgorithmIdentifier,
+//!     authenticatedAttributes    [0] IMPLICIT SET OF Attribute,
+//!     digestEncryptionAlgorithm  AlgorithmIdentifier,
+//!     encryptedDigest            OCTET STRING,
+//!     unauthenticatedAttributes  [1] IMPLICIT SET OF Attribute OPTIONAL }
+//! ```
+//! (RFC 2315 / RFC 5652; Authenticode PE specification, "Authenticode Signature Format".)
+
+use const_oid::ObjectIdentifier;
+
+use super::oids;
+use super::spc::IndirectData;
+use super::tlv::{self, tag, Tlv};
+use crate::digest::DigestAlgorithm;
+use crate::error::{Error, Format, Result};
+
+/// Most certificates accepted in one SignedData.
+pub const MAX_CERTIFICATES: usize = 64;
+/// Most SignerInfos accepted in one SignedData.
+pub const MAX_SIGNER_INFOS: usize = 16;
+/// Most attributes accepted in one attribute set.
+pub const MAX_ATTRIBUTES: usize = 64;
+
+/// Everything needed to assemble a SignedData once the signature value is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedDataParts<'a> {
+    /// DER SpcIndirectDataContent.
+    pub indirect_data: &'a [u8],
+    /// The digest algorithm of the signature and the file digest.
+    pub digest_algorithm: DigestAlgorithm,
+    /// DER SET OF signed attributes (tag 0x31).
+    pub signed_attributes: &'a [u8],
+    /// DER certificates to embed.
+    pub certificates: &'a [Vec<u8>],
+    /// DER issuer Name of the signer certificate.
+    pub issuer: &'a [u8],
+    /// DER INTEGER serial number of the signer certificate (the whole TLV).
+    pub serial: &'a [u8],
+    /// DER AlgorithmIdentifier of the signature scheme.
+    pub signature_algorithm: &'a [u8],
+    /// The signature value.
+    pub signature: &'a [u8],
+    /// DER SET OF unsigned attributes (tag 0x31), if any.
+    pub unsigned_attributes: Option<&'a [u8]>,
+}
+
+/// Assemble a DER ContentInfo(SignedData).
+pub fn build(p: &SignedDataParts<'_>) -> Result<Vec<u8>> {
+    let sa = tlv::parse_one(p.signed_attributes, "signed attributes")?
+        .expect(tag::SET, "signed attributes")?;
+    let digest_alg = tlv::algorithm_null(&p.digest_algorithm.oid());
+    let mut signer_info = vec![
+        tlv::small_uint(1),
+        tlv::sequence(&[p.issuer, p.serial]),
+        digest_alg.clone(),
+        tlv::tlv(tag::context(0), sa.value),
+        p.signature_algorithm.to_vec(),
+        tlv::octet_string(p.signature),
+    ];
+    if let Some(u) = p.unsigned_attributes {
+        let ua =
+            tlv::parse_one(u, "unsigned attributes")?.expect(tag::SET, "unsigned attributes")?;
+        signer_info.push(tlv::tlv(tag::context(1), ua.value));
+    }
+    let refs: Vec<&[u8]> = signer_info.iter().map(Vec::as_slice).collect();
+    let signer_info = tlv::sequence(&refs);
+
+    let mut certs = p.certificates.to_vec();
+    certs.sort();
+    certs.dedup();
+    let content_info = tlv::sequence(&[
+        &tlv::oid(&oids::SPC_INDIRECT_DATA),
+        &tlv::tlv(tag::context(0), p.indirect_data),
+    ]);
+    let mut signed_data = vec![
+        tlv::small_uint(1),
+        tlv::constructed(tag::SET, &[&digest_alg]),
+        content_info,
+    ];
+    if !certs.is_empty() {
+        signed_data.push(tlv::tlv(tag::context(0), &certs.concat()));
+    }
+    signed_data.push(tlv::constructed(tag::SET, &[&signer_info]));
+    let refs: Vec<&[u8]> = signed_data.iter().map(Vec::as_slice).collect();
+    let signed_data = tlv::sequence(&refs);
+    Ok(tlv::sequence(&[
+        &tlv::oid(&oids::SIGNED_DATA),
+        &tlv::tlv(tag::context(0), &signed_data),
+    ]))
+}
+
+/// One attribute: its type and the encodings of its values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribute {
+    /// attrType.
+    pub oid: ObjectIdentifier,
+    /// The DER (or BER) of each value in attrValues.
+    pub values: Vec<Vec<u8>>,
+}
+
+fn parse_attributes(set: &Tlv<'_>, what: &str) -> Result<Vec<Attribute>> {
+    let mut out = Vec::new();
+    let mut r = set.children();
+    while !r.is_empty() {
+        if out.len() >= MAX_ATTRIBUTES {
+            return Err(Error::malformed(
+                Format::Cms,
+                r.offset() as u64,
+                format!("{what}: too many attributes"),
+            ));
+        }
+        let a = r.expect(tag::SEQUENCE, what)?;
+        let mut ar = a.children();
+        let oid = ar.next(what)?.oid()?;
+        let values = ar.expect(tag::SET, what)?;
+        let values = values
+            .children()
+            .all(what)?
+            .iter()
+            .map(|v| v.raw.to_vec())
+            .collect();
+        out.push(Attribute { oid, values });
+    }
+    Ok(out)
+}
+
+/// A parsed SignerInfo, with the exact bytes that were signed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignerInfo {
+    /// SignerInfo version.
+    pub version: u64,
+    /// DER issuer Name of the signer certificate.
+    pub issuer: Vec<u8>,
+    /// Serial number of the signer certificate (INTEGER value bytes).
+    pub serial: Vec<u8>,
+    /// The digest algorithm OID.
+    pub digest_algorithm_oid: ObjectIdentifier,
+    /// The signed attributes re-tagged as the SET (0x31) that was signed, if present.
+    pub signed_attributes_der: Option<Vec<u8>>,
+    /// The signed attributes.
+    pub signed_attributes: Vec<Attribute>,
+    /// DER AlgorithmIdentifier of the signature algorithm.
+    pub signature_algorithm: Vec<u8>,
+    /// The signature algorithm OID.
+    pub signature_algorithm_oid: ObjectIdentifier,
+    /// The signature value.
+    pub signature: Vec<u8>,
+    /// The unsigned attributes (timestamps, nested signatures).
+    pub unsigned_attributes: Vec<Attribute>,
+}
+
+impl SignerInfo {
+    /// The digest algorithm, if supported.
+    pub fn digest_algorithm(&self) -> Result<DigestAlgorithm> {
+        DigestAlgorithm::from_oid(&self.digest_algorithm_oid).ok_or_else(|| {
+            Error::Unsupported(format!("digest algorithm {}", self.digest_algorithm_oid))
+        })
+    }
+
+    /// The values of the first signed attribute of type `oid`.
+    pub fn signed_attribute(&self, oid: &ObjectIdentifier) -> Option<&Attribute> {
+        self.signed_attributes.iter().find(|a| a.oid == *oid)
+    }
+
+    /// The messageDigest signed attribute's value, if present and well formed.
+    pub fn message_digest(&self) -> Option<Vec<u8>> {
+        let a = self.signed_attribute(&oids::MESSAGE_DIGEST)?;
+        let v = a.values.first()?;
+        let t = tlv::parse_one(v, "messageDigest").ok()?;
+        (t.tag == tag::OCTET_STRING).then(|| t.value.to_vec())
+    }
+
+    /// The contentType signed attribute's value, if present and well formed.
+    pub fn content_type(&self) -> Option<ObjectIdentifier> {
+        let a = self.signed_attribute(&oids::CONTENT_TYPE)?;
+        tlv::parse_one(a.values.first()?, "contentType")
+            .ok()?
+            .oid()
+            .ok()
+    }
+
+    fn parse(t: &Tlv<'_>) -> Result<Self> {
+        let mut r = t.children();
+        let version = r.expect(tag::INTEGER, "SignerInfo version")?.small_uint()?;
+        let sid = r.expect(tag::SEQUENCE, "SignerInfo issuerAndSerialNumber")?;
+        let mut sr = sid.children();
+        let issuer = sr.expect(tag::SEQUENCE, "issuer")?.raw.to_vec();
+        let serial = sr.expect(tag::INTEGER, "serialNumber")?.value.to_vec();
+        let da = r.expect(tag::SEQUENCE, "SignerInfo digestAlgorithm")?;
+        let digest_algorithm_oid = da.children().next("digestAlgorithm")?.oid()?;
+        let (signed_attributes_der, signed_attributes) =
+            match r.next_if(tag::context(0), "signed attributes")? {
+                Some(sa) => {
+                    // What was signed is the attributes as a SET: same contents, universal tag.
+                    let der = tlv::tlv(tag::SET, sa.value);
+                    (Some(der), parse_attributes(&sa, "signed attributes")?)
+                }
+                None => (None, Vec::new()),
+            };
+        let sa = r.expect(tag::SEQUENCE, "SignerInfo signatureAlgorithm")?;
+        let signature_algorithm_oid = sa.children().next("signatureAlgorithm")?.oid()?;
+        let signature = r
+            .expect(tag::OCTET_STRING, "SignerInfo signature")?
+            .value
+            .to_vec();
+        let unsigned_attributes = match r.next_if(tag::context(1), "unsigned attributes")? {
+            Some(ua) => parse_attributes(&ua, "unsigned attributes")?,
+            None => Vec::new(),
+        };
+        Ok(Self {
+            version,
+            issuer,
+            serial,
+            digest_algorithm_oid,
+            signed_attributes_der,
+            signed_attributes,
+            signature_algorithm: sa.raw.to_vec(),
+            signature_algorithm_oid,
+            signature,
+            unsigned_attributes,
+        })
+    }
+}
+
+/// A parsed Authenticode signature (ContentInfo wrapping SignedData).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedData {
+    /// SignedData version.
+    pub version: u64,
+    /// The encapsulated content type (SPC_INDIRECT_DATA_OBJID for Authenticode).
+    pub content_type: ObjectIdentifier,
+    /// The full encoding of the encapsulated SpcIndirectDataContent.
+    pub indirect_data_der: Vec<u8>,
+    /// The content octets of SpcIndirectDataContent: what messageDigest covers.
+    pub indirect_data_content: Vec<u8>,
+    /// The parsed SpcIndirectDataContent.
+    pub indirect_data: IndirectData,
+    /// Embedded certificates, as encoded (parse them with `x509-cert` when needed).
+    pub certificates: Vec<Vec<u8>>,
+    /// The SignerInfos (Authenticode requires exactly one).
+    pub signer_infos: Vec<SignerInfo>,
+}
+
+impl SignedData {
+    /// Parse a DER (or BER) ContentInfo holding an Authenticode SignedData. Trailing zero bytes
+    /// (padding) after the ContentInfo are accepted.
+    pub fn parse(data: &[u8]) -> Result<Self> {
+        let ci = tlv::parse_one(data, "ContentInfo")?.expect(tag::SEQUENCE, "ContentInfo")?;
+        let mut r = ci.children();
+        let ct = r.next("ContentInfo contentType")?;
+        if ct.oid()? != oids::SIGNED_DATA {
+            return Err(Error::malformed(
+                Format::Cms,
+                ct.offset as u64,
+                "ContentInfo is not signedData",
+            ));
+        }
+        let explicit = r.expect(tag::context(0), "ContentInfo content")?;
+        let sd = explicit.children().expect(tag::SEQUENCE, "SignedData")?;
+        let mut r = sd.children();
+        let version = r.expect(tag::INTEGER, "SignedData version")?.small_uint()?;
+        r.expect(tag::SET, "SignedData digestAlgorithms")?;
+        let eci = r.expect(tag::SEQUENCE, "SignedData contentInfo")?;
+        let mut er = eci.children();
+        let ect = er.next("contentInfo contentType")?;
+        let content_type = ect.oid()?;
+        if content_type != oids::SPC_INDIRECT_DATA {
+            return Err(Error::malformed(
+                Format::Cms,
+                ect.offset as u64,
+                format!("content type {content_type} is not SpcIndirectDataContent"),
+            ));
+        }
+        let econtent = er.expect(tag::context(0), "contentInfo content")?;
+        let idc = econtent
+            .children()
+            .expect(tag::SEQUENCE, "SpcIndirectDataContent")?;
+        let indirect_data = IndirectData::parse(idc.raw)?;
+        let mut certificates = Vec::new();
+        if let Some(certs) = r.next_if(tag::context(0), "certificates")? {
+            let mut cr = certs.children();
+            while !cr.is_empty() {
+                if certificates.len() >= MAX_CERTIFICATES {
+                    return Err(Error::malformed(
+                        Format::Cms,
+                        cr.offset() as u64,
+                        "too many certificates",
+                    ));
+                }
+                // Attribute certificates ([1], [2]) and other choices are kept out of the list.
+                let c = cr.next("certificate")?;
+                if c.tag == tag::SEQUENCE {
+                    certificates.push(c.raw.to_vec());
+                }
+            }
+        }
+        r.next_if(tag::context(1), "crls")?;
+        let sis = r.expect(tag::SET, "SignedData signerInfos")?;
+        let mut signer_infos = Vec::new();
+        let mut sr = sis.children();
+        while !sr.is_empty() {
+            if signer_infos.len() >= MAX_SIGNER_INFOS {
+                return Err(Error::malformed(
+                    Format::Cms,
+                    sr.offset() as u64,
+                    "too many SignerInfos",
+                ));
+            }
+            signer_infos.push(SignerInfo::parse(&sr.expect(tag::SEQUENCE, "SignerInfo")?)?);
+        }
+        if signer_infos.is_empty() {
+            return Err(Error::malformed(
+                Format::Cms,
+                sis.offset as u64,
+                "no SignerInfo",
+            ));
+        }
+        Ok(Self {
+            version,
+            content_type,
+            indirect_data_der: idc.raw.to_vec(),
+            indirect_data_content: idc.value.to_vec(),
+            indirect_data,
+            certificates,
+            signer_infos,
+        })
+    }
+
+    /// The nested signatures (unsigned attribute 1.3.6.1.4.1.311.2.4.1 of the first
+    /// SignerInfo), each a DER ContentInfo, in the order they are stored.
+    pub fn nested_signatures(&self) -> Vec<Vec<u8>> {
+        self.signer_infos
+            .first()
+            .map(|si| {
+                si.unsigned_attributes
+                    .iter()
+                    .filter(|a| a.oid == oids::SPC_NESTED_SIGNATURE)
+                    .flat_map(|a| a.values.iter().cloned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+}
