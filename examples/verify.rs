@@ -1,0 +1,189 @@
+//! `verify`: check the Authenticode signatures of files, print their digest, or extract the
+//! embedded signature.
+//!
+//! ```text
+//! cargo run --example verify -- --trusted root.pem app.exe
+//! cargo run --example verify -- --print-digest sha256 app.exe
+//! ```
+//! Exit status: 0 when every file is valid, 1 when some signature is invalid, 2 on usage or
+//! I/O errors.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use authsign::verify::{Policy, Report, SignatureKind, Verifier};
+use authsign::{DigestAlgorithm, FileInput};
+use clap::Parser;
+use der::DecodePem;
+use serde_json::{json, Value};
+
+/// Verify Authenticode signatures.
+#[derive(Parser, Debug)]
+#[command(name = "verify", version, about)]
+struct Args {
+    /// Files to verify.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// PEM trust anchor (repeatable; a file may hold several certificates).
+    #[arg(long)]
+    trusted: Vec<PathBuf>,
+    /// Print a JSON array, one object per file.
+    #[arg(long)]
+    json: bool,
+    /// Print the file's Authenticode digest in hex and exit.
+    #[arg(long, value_name = "ALG")]
+    print_digest: Option<DigestAlgorithm>,
+    /// Write the embedded PKCS#7 signature (DER) to this file and exit.
+    #[arg(long, value_name = "OUT.p7")]
+    extract: Option<PathBuf>,
+}
+
+fn load_anchors(paths: &[PathBuf]) -> authsign::Result<Vec<x509_cert::Certificate>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let pem = std::fs::read(p)?;
+        let certs = x509_cert::Certificate::load_pem_chain(&pem).map_err(|e| {
+            authsign::Error::malformed(authsign::Format::Pem, 0, format!("{}: {e}", p.display()))
+        })?;
+        out.extend(certs);
+    }
+    Ok(out)
+}
+
+fn report_json(file: &Path, report: &Report) -> Value {
+    let sigs: Vec<Value> = report
+        .signatures
+        .iter()
+        .map(|s| {
+            let (kind, parent, entry) = match s.kind {
+                SignatureKind::Primary { entry } => ("primary", None, Some(entry)),
+                SignatureKind::Nested { parent } => ("nested", Some(parent), None),
+                _ => ("other", None, None),
+            };
+            json!({
+                "index": s.index,
+                "kind": kind,
+                "certificate_entry": entry,
+                "nested_in": parent,
+                "digest_algorithm": s.digest_algorithm.map(|a| a.name()),
+                "signed_digest": hex::encode(&s.signed_digest),
+                "computed_digest": hex::encode(&s.computed_digest),
+                "digest_ok": s.digest_ok(),
+                "signing_time": s.signing_time,
+                "signer": s.signer_subject,
+                "issuer": s.signer_issuer,
+                "serial": s.signer_serial,
+                "chain": s.chain,
+                "timestamp": Value::Null,
+                "valid": s.is_valid(),
+                "errors": s.problems.iter().map(|p| json!({"code": p.code(), "message": p.to_string()})).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({"file": file.display().to_string(), "valid": report.is_valid(), "signatures": sigs})
+}
+
+fn print_human(file: &Path, report: &Report) {
+    let verdict = if report.is_valid() { "valid" } else { "INVALID" };
+    println!("{}: {verdict}", file.display());
+    if report.signatures.is_empty() {
+        println!("  not signed");
+    }
+    for s in &report.signatures {
+        let kind = match s.kind {
+            SignatureKind::Primary { entry } => format!("certificate-table entry {entry}"),
+            SignatureKind::Nested { parent } => format!("nested in #{parent}"),
+            _ => "signature".into(),
+        };
+        println!(
+            "  #{} ({kind}): {} digest {} {}",
+            s.index,
+            s.digest_algorithm.map_or("?", |a| a.name()),
+            hex::encode(&s.computed_digest),
+            if s.digest_ok() { "matches" } else { "DOES NOT MATCH" }
+        );
+        if let Some(subject) = &s.signer_subject {
+            println!("    signer: {subject}");
+        }
+        if let Some(t) = &s.signing_time {
+            println!("    signing time: {t}");
+        }
+        if !s.chain.is_empty() {
+            println!("    chain: {}", s.chain.join(" <- "));
+        }
+        for p in &s.problems {
+            println!("    error [{}]: {p}", p.code());
+        }
+    }
+}
+
+enum Outcome {
+    Valid,
+    Invalid,
+}
+
+fn run(args: &Args) -> Result<Outcome, String> {
+    if let Some(alg) = args.print_digest {
+        for f in &args.files {
+            let input = FileInput::open(f).map_err(with_file(f))?;
+            let subject = authsign::open(&input).map_err(with_file(f))?;
+            let d = subject.digest(&[alg]).map_err(with_file(f))?;
+            let d = d.into_iter().next().unwrap_or_default();
+            if args.files.len() > 1 {
+                println!("{}  {}", hex::encode(d), f.display());
+            } else {
+                println!("{}", hex::encode(d));
+            }
+        }
+        return Ok(Outcome::Valid);
+    }
+    if let Some(out) = &args.extract {
+        let [file] = args.files.as_slice() else {
+            return Err("--extract takes exactly one file".into());
+        };
+        let input = FileInput::open(file).map_err(with_file(file))?;
+        let subject = authsign::open(&input).map_err(with_file(file))?;
+        let sig = subject.signature().map_err(with_file(file))?;
+        let sig = sig.ok_or_else(|| format!("{}: the file is not signed", file.display()))?;
+        authsign::sign::write_atomically(out, |w| w.write_all(&sig).map_err(Into::into))
+            .map_err(with_file(out))?;
+        return Ok(Outcome::Valid);
+    }
+    let anchors = load_anchors(&args.trusted).map_err(|e| e.to_string())?;
+    let verifier = Verifier::new(Policy::with_trusted(anchors));
+    let mut all_valid = true;
+    let mut reports = Vec::new();
+    for f in &args.files {
+        let input = FileInput::open(f).map_err(with_file(f))?;
+        let subject = authsign::open(&input).map_err(with_file(f))?;
+        let report = verifier.verify(subject.as_ref()).map_err(with_file(f))?;
+        all_valid &= report.is_valid();
+        if args.json {
+            reports.push(report_json(f, &report));
+        } else {
+            print_human(f, &report);
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports).unwrap_or_default());
+    }
+    Ok(if all_valid { Outcome::Valid } else { Outcome::Invalid })
+}
+
+/// Prefix an error with the file it concerns.
+fn with_file(f: &Path) -> impl Fn(authsign::Error) -> String + '_ {
+    move |e| format!("{}: {e}", f.display())
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(&args) {
+        Ok(Outcome::Valid) => ExitCode::SUCCESS,
+        Ok(Outcome::Invalid) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("verify: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
