@@ -1,7 +1,38 @@
-//! authsign: Authenticode signing and verification in pure Rust.
+//! # authsign
+//!
+//! Authenticode signing and verification in pure Rust, for PE files (`.exe`, `.dll`, `.sys`,
+//! `.efi`).
+//!
+//! The pieces mirror Windows' own design:
+//! - a [`Subject`] per file format (the SIP): recognise the file, compute its Authenticode
+//!   digest, describe it in SpcIndirectDataContent, read, embed and remove signatures;
+//! - a [`Signer`] that holds the key and signs digests, knowing nothing of file formats;
+//! - [`cms`], which builds and parses the PKCS#7 SignedData, knowing nothing of files or keys;
+//! - [`verify::Verifier`], which checks every signature and returns a [`verify::Report`].
+//!
+//! ```
+//! use authsign::signer::LocalSigner;
+//! use authsign::verify::{Policy, Verifier};
+//! use authsign::SignOptions;
+//!
+//! # fn main() -> authsign::Result<()> {
+//! let pki = "tests/fixtures/pki";
+//! let signer = LocalSigner::from_files(format!("{pki}/leaf-rsa.key"), &[format!("{pki}/leaf-rsa-chain.pem")])?;
+//! let exe = std::fs::read("tests/fixtures/pe/hello64.exe")?;
+//! let subject = authsign::open(&exe)?;
+//! let pkcs7 = authsign::sign(subject.as_ref(), &signer, &SignOptions::default())?;
+//! let mut signed = Vec::new();
+//! subject.with_signature(&pkcs7, &mut signed)?;
+//!
+//! let anchors = authsign::certificates_from_pem(&std::fs::read(format!("{pki}/root.pem"))?)?;
+//! let report = Verifier::new(Policy::with_trusted(anchors)).verify(authsign::open(&signed)?.as_ref())?;
+//! assert!(report.is_valid());
+//! # Ok(()) }
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod certs;
 pub mod cms;
 pub mod digest;
 pub mod error;
@@ -12,6 +43,7 @@ pub mod signer;
 pub mod subject;
 pub mod verify;
 
+pub use certs::certificates_from_pem;
 pub use cms::Profile;
 pub use digest::DigestAlgorithm;
 pub use error::{Error, Format, Result};
@@ -19,3 +51,7 @@ pub use input::{FileInput, Input};
 pub use sign::{prepare, sign, sign_file, PendingSignature, SignOptions};
 pub use signer::{SignatureAlgorithm, Signer};
 pub use subject::{open, Subject, SubjectOptions};
+
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
