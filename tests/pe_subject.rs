@@ -704,3 +704,15 @@ fn mutating_every_header_byte_never_panics() {
         }
     }
 }
+
+#[test]
+fn page_hashes_are_not_supported_yet() {
+    let bytes = std::fs::read(fixture("pe/lib32.dll")).unwrap();
+    let pe = parse_bytes(&bytes).unwrap();
+    let mut opts = authsign::SubjectOptions::default();
+    opts.page_hashes = true;
+    assert!(matches!(
+        pe.indirect_data(DigestAlgorithm::Sha256, &opts),
+        Err(Error::Unsupported(_))
+    ));
+}

@@ -3,7 +3,9 @@
 # Idempotent: files already present are kept.
 #
 #   shimx64.efi.signed   Microsoft-signed shim EFI from Debian's shim-signed package: a PE32+
-#                        whose certificate table holds TWO WIN_CERTIFICATE entries.
+#                        with an RFC 3161 timestamp (bookworm 1.44 / shim 15.8: one
+#                        WIN_CERTIFICATE entry; shims dual-signed with the 2011 and 2023 UEFI
+#                        CAs have two).
 #
 # Needs a Debian/Ubuntu system with `apt-get update` already run (apt-get download works as a
 # normal user), and dpkg-deb.
