@@ -5,6 +5,10 @@
 //! The digest covers, in file order, `[0, CheckSum)`, `[CheckSum + 4, certificate table entry)`
 //! and `[certificate table entry + 8, certificate table or end of file)`; an unsigned file is
 //! then padded with zeros to a multiple of 8 bytes, because that is what signing will write.
+//!
+//! Stricter than osslsigncode in one place: a certificate table that does not end exactly at
+//! the end of the file is [`Error::Malformed`] (osslsigncode prints a warning, ignores the
+//! table and treats the file as unsigned, hashing the old table into the digest).
 
 pub mod certificate_table;
 pub mod checksum;
