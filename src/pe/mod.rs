@@ -1,23 +1,162 @@
-//! The PE subject (PE32 and PE32+: EXE, DLL, SYS, EFI).
+//! The PE subject (PE32 and PE32+: EXE, DLL, SYS, EFI): Authenticode digest, reading the
+//! certificate table, and writing the file with a new signature or none, byte-identical to
+//! osslsigncode.
+//!
+//! The digest covers, in file order, `[0, CheckSum)`, `[CheckSum + 4, certificate table entry)`
+//! and `[certificate table entry + 8, certificate table or end of file)`; an unsigned file is
+//! then padded with zeros to a multiple of 8 bytes, because that is what signing will write.
+//!
+//! Stricter than osslsigncode in one place: a certificate table that does not end exactly at
+//! the end of the file is [`Error::Malformed`] (osslsigncode prints a warning, ignores the
+//! table and treats the file as unsigned, hashing the old table into the digest).
+
+pub mod certificate_table;
+pub mod checksum;
+pub mod header;
 
 use std::io::Write;
 
-use crate::digest::DigestAlgorithm;
+use crate::digest::{DigestAlgorithm, MultiDigest};
 use crate::error::{Error, Format, Result};
-use crate::input::Input;
+use crate::input::{copy_range, for_each_chunk, hash_range, read_vec, Input};
 use crate::subject::{Subject, SubjectOptions};
+
+pub use certificate_table::WinCertificate;
+use certificate_table::{align8, MAX_TABLE_SIZE};
+pub use checksum::PeChecksum;
+pub use header::{CertificateTableLocation, PeHeaders, SectionHeader};
 
 /// A parsed PE file.
 pub struct PeSubject<'a> {
-    #[allow(dead_code)]
     input: &'a dyn Input,
+    headers: PeHeaders,
 }
+
+impl std::fmt::Debug for PeSubject<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PeSubject")
+            .field("headers", &self.headers)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One piece of a file this subject writes: bytes of the input, or bytes of its own.
+enum Piece<'b> {
+    Input { offset: u64, len: u64 },
+    Bytes(&'b [u8]),
+}
+
+const ZEROS: [u8; 8] = [0; 8];
 
 impl<'a> PeSubject<'a> {
     /// Parse the headers of the PE file in `input`.
     pub fn parse(input: &'a dyn Input) -> Result<Self> {
-        let _ = input;
-        Err(Error::Unsupported("PE: not implemented yet".into()))
+        let headers = PeHeaders::parse(input)?;
+        Ok(Self { input, headers })
+    }
+
+    /// The parsed headers.
+    pub fn headers(&self) -> &PeHeaders {
+        &self.headers
+    }
+
+    /// Whether the certificate-table directory entry points at a certificate table.
+    pub fn is_signed(&self) -> bool {
+        self.headers.cert_table.is_some()
+    }
+
+    /// Every `WIN_CERTIFICATE` entry of the certificate table, whatever its type.
+    pub fn certificate_entries(&self) -> Result<Vec<WinCertificate>> {
+        let Some(table) = self.headers.cert_table else {
+            return Ok(Vec::new());
+        };
+        if table.size > MAX_TABLE_SIZE {
+            return Err(Error::Unsupported(format!(
+                "PE certificate table of {} bytes (at most {MAX_TABLE_SIZE} are read)",
+                table.size
+            )));
+        }
+        let bytes = read_vec(
+            self.input,
+            Format::Pe,
+            table.offset,
+            table.size,
+            "certificate table",
+        )?;
+        certificate_table::parse_entries(&bytes, table.offset)
+    }
+
+    /// The checksum the file's `CheckSum` field should hold, computed over the file as it is.
+    pub fn compute_checksum(&self) -> Result<u32> {
+        let mut sum = PeChecksum::new();
+        let c = self.headers.checksum_offset;
+        for_each_chunk(self.input, 0, c, |b| {
+            sum.update(b);
+            Ok(())
+        })?;
+        sum.update(&[0; 4]);
+        let rest = self.headers.file_len.saturating_sub(c + 4);
+        for_each_chunk(self.input, c + 4, rest, |b| {
+            sum.update(b);
+            Ok(())
+        })?;
+        Ok(sum.finish())
+    }
+
+    /// The output layout shared by [`Subject::with_signature`] and
+    /// [`Subject::without_signature`]: the image up to its certificate table with the checksum
+    /// and the directory entry replaced, zero padding to 8 bytes, then `tail`.
+    fn pieces<'b>(
+        &self,
+        checksum: &'b [u8; 4],
+        dir_entry: &'b [u8; 8],
+        tail: &'b [u8],
+    ) -> Vec<Piece<'b>> {
+        let h = &self.headers;
+        let end = h.image_end();
+        let pad = align8(end).map_or(0, |a| a - end) as usize;
+        vec![
+            Piece::Input {
+                offset: 0,
+                len: h.checksum_offset,
+            },
+            Piece::Bytes(checksum),
+            Piece::Input {
+                offset: h.checksum_offset + 4,
+                len: h.cert_dir_offset - (h.checksum_offset + 4),
+            },
+            Piece::Bytes(dir_entry),
+            Piece::Input {
+                offset: h.cert_dir_offset + 8,
+                len: end - (h.cert_dir_offset + 8),
+            },
+            Piece::Bytes(ZEROS.get(..pad).unwrap_or_default()),
+            Piece::Bytes(tail),
+        ]
+    }
+
+    /// Write the image (without its certificate table), a new directory entry and `tail`,
+    /// with the checksum recomputed: one pass to checksum, one to write.
+    fn write_with(&self, dir_entry: [u8; 8], tail: &[u8], out: &mut dyn Write) -> Result<()> {
+        let mut sum = PeChecksum::new();
+        for piece in self.pieces(&[0; 4], &dir_entry, tail) {
+            match piece {
+                Piece::Input { offset, len } => for_each_chunk(self.input, offset, len, |b| {
+                    sum.update(b);
+                    Ok(())
+                })?,
+                Piece::Bytes(b) => sum.update(b),
+            }
+        }
+        let checksum = sum.finish().to_le_bytes();
+        for piece in self.pieces(&checksum, &dir_entry, tail) {
+            match piece {
+                Piece::Input { offset, len } => copy_range(self.input, offset, len, out)?,
+                Piece::Bytes(b) => out.write_all(b)?,
+            }
+        }
+        out.flush()?;
+        Ok(())
     }
 }
 
@@ -25,19 +164,102 @@ impl Subject for PeSubject<'_> {
     fn format(&self) -> Format {
         Format::Pe
     }
-    fn digest(&self, _algs: &[DigestAlgorithm]) -> Result<Vec<Vec<u8>>> {
-        Err(Error::Unsupported("PE".into()))
+
+    fn digest(&self, algs: &[DigestAlgorithm]) -> Result<Vec<Vec<u8>>> {
+        let h = &self.headers;
+        let mut md = MultiDigest::new(algs);
+        let end = h.image_end();
+        hash_range(self.input, 0, h.checksum_offset, &mut md)?;
+        let after_checksum = h.checksum_offset + 4;
+        hash_range(
+            self.input,
+            after_checksum,
+            h.cert_dir_offset - after_checksum,
+            &mut md,
+        )?;
+        let after_dir = h.cert_dir_offset + 8;
+        hash_range(self.input, after_dir, end - after_dir, &mut md)?;
+        if h.cert_table.is_none() {
+            let pad = align8(end).map_or(0, |a| a - end) as usize;
+            md.update(ZEROS.get(..pad).unwrap_or_default());
+        }
+        Ok(md.finalize())
     }
-    fn indirect_data(&self, _alg: DigestAlgorithm, _opts: &SubjectOptions) -> Result<Vec<u8>> {
-        Err(Error::Unsupported("PE".into()))
+
+    fn indirect_data(&self, alg: DigestAlgorithm, opts: &SubjectOptions) -> Result<Vec<u8>> {
+        if opts.page_hashes {
+            return Err(Error::Unsupported(
+                "PE page hashes are not implemented yet".into(),
+            ));
+        }
+        let digest = self
+            .digest(&[alg])?
+            .pop()
+            .ok_or_else(|| Error::Unsupported("no digest computed".into()))?;
+        crate::cms::spc::pe_indirect_data(alg, &digest)
     }
+
+    /// The PKCS#7 of every `WIN_CERT_TYPE_PKCS_SIGNED_DATA` entry, without its zero padding;
+    /// entries of other types are skipped.
     fn signatures(&self) -> Result<Vec<Vec<u8>>> {
-        Err(Error::Unsupported("PE".into()))
+        self.certificate_entries()?
+            .into_iter()
+            .filter(WinCertificate::is_pkcs_signed_data)
+            .map(|e| {
+                let data_offset = e.offset.saturating_add(8);
+                certificate_table::trim_pkcs7(&e.data, data_offset).map(<[u8]>::to_vec)
+            })
+            .collect()
     }
-    fn with_signature(&self, _pkcs7: &[u8], _out: &mut dyn Write) -> Result<()> {
-        Err(Error::Unsupported("PE".into()))
+
+    /// Writes the image without its old certificate table, padded with zeros to a multiple of
+    /// 8 bytes, then one `WIN_CERTIFICATE` entry holding `pkcs7` padded to 8 bytes (whose
+    /// `dwLength` and the directory `Size` both count that padding), with the directory entry
+    /// and `CheckSum` updated: byte for byte what osslsigncode writes.
+    fn with_signature(&self, pkcs7: &[u8], out: &mut dyn Write) -> Result<()> {
+        let end = self.headers.image_end();
+        let table_offset = align8(end)
+            .and_then(|o| u32::try_from(o).ok())
+            .ok_or_else(|| {
+                Error::Unsupported("PE file too large to hold a certificate table".into())
+            })?;
+        let entry = certificate_table::build_entry(pkcs7)
+            .ok_or_else(|| Error::Unsupported("signature too large for a PE file".into()))?;
+        let size = u32::try_from(entry.len())
+            .ok()
+            .filter(|s| u64::from(table_offset) + u64::from(*s) <= u64::from(u32::MAX))
+            .ok_or_else(|| Error::Unsupported("signed PE file would exceed 4 GiB".into()))?;
+        let mut dir = [0u8; 8];
+        dir[..4].copy_from_slice(&table_offset.to_le_bytes());
+        dir[4..].copy_from_slice(&size.to_le_bytes());
+        self.write_with(dir, &entry, out)
     }
-    fn without_signature(&self, _out: &mut dyn Write) -> Result<()> {
-        Err(Error::Unsupported("PE".into()))
+
+    /// Writes the image without its certificate table, with the directory entry zeroed and
+    /// `CheckSum` recomputed, as `osslsigncode remove-signature` does (the zero padding that
+    /// signing added before the table stays, so the result is the padded unsigned file).
+    ///
+    /// An unsigned file is copied unchanged (osslsigncode refuses it with "No signature
+    /// found"; removing nothing is not an error here).
+    fn without_signature(&self, out: &mut dyn Write) -> Result<()> {
+        if !self.is_signed() {
+            copy_range(self.input, 0, self.headers.file_len, out)?;
+            out.flush()?;
+            return Ok(());
+        }
+        self.write_with([0; 8], &[], out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_a_pe() {
+        for bad in [&b""[..], b"MZ", &[0u8; 200], b"PK\x03\x04"] {
+            let err = PeSubject::parse(&bad).unwrap_err();
+            assert!(matches!(err, Error::Malformed(_)), "{err}");
+        }
     }
 }

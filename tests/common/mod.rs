@@ -1,12 +1,192 @@
-//! Helpers shared by the integration tests: fixture paths, oracle tools, temporary folders.
+//! Helpers shared by the integration tests: fixture paths, and running external reference tools
+//! (osslsigncode, openssl) that must be present in CI and may be missing on a developer machine.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-/// A path under tests/fixtures.
-pub fn fixture(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(rel)
+use authsign::DigestAlgorithm;
+
+/// Path of a file under `tests/fixtures/`.
+pub fn fixture(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(path)
+}
+
+/// Path of a file under `tests/data/` (downloaded by `tests/data/fetch.sh`, not committed).
+pub fn data_file(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(path)
+}
+
+/// Whether the tests run in CI (`CI=true`), where nothing may be skipped.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+}
+
+/// Whether `name` is an executable on `PATH`.
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|dir| {
+            let p = dir.join(name);
+            p.is_file() || p.with_extension("exe").is_file()
+        })
+    })
+}
+
+/// Whether the tool `name` is available. Missing in CI: panics (the test fails). Missing
+/// elsewhere: prints a note and returns `false`, so the caller skips.
+pub fn require_tool(name: &str) -> bool {
+    if on_path(name) {
+        return true;
+    }
+    if in_ci() {
+        panic!("{name} is required in CI (CI=true) but is not on PATH");
+    }
+    eprintln!("note: {name} not found on PATH; skipping the checks that need it");
+    false
+}
+
+/// Whether the file `path` exists. Missing in CI: panics. Missing elsewhere: prints a note
+/// (with `how`, the way to get it) and returns `false`.
+pub fn require_file(path: &Path, how: &str) -> bool {
+    if path.is_file() {
+        return true;
+    }
+    if in_ci() {
+        panic!(
+            "{} is required in CI (CI=true) but is missing; {how}",
+            path.display()
+        );
+    }
+    eprintln!("note: {} missing ({how}); skipping", path.display());
+    false
+}
+
+/// Run `program` with `args`; panic with its output unless it succeeds. Returns stdout.
+pub fn run<S: AsRef<std::ffi::OsStr>>(program: &str, args: &[S]) -> Vec<u8> {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {:?} failed ({}):\n{}\n{}",
+        args.iter()
+            .map(|a| a.as_ref().to_owned())
+            .collect::<Vec<_>>(),
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// The last `OCTET STRING [HEX DUMP]` in `openssl asn1parse` output of the DER file `der`.
+pub fn last_octet_string(der: &Path) -> Vec<u8> {
+    let text = run(
+        "openssl",
+        &[
+            "asn1parse".as_ref(),
+            "-inform".as_ref(),
+            "DER".as_ref(),
+            "-in".as_ref(),
+            der.as_os_str(),
+        ],
+    );
+    let text = String::from_utf8_lossy(&text);
+    let hex = text
+        .lines()
+        .rfind(|l| l.contains("OCTET STRING") && l.contains("[HEX DUMP]:"))
+        .and_then(|l| l.rsplit(':').next())
+        .unwrap_or_else(|| panic!("no OCTET STRING in asn1parse output:\n{text}"));
+    hex::decode(hex.trim()).expect("hex digest")
+}
+
+/// The Authenticode digest osslsigncode computes for `path` with `alg` (from the
+/// SpcIndirectDataContent that `osslsigncode extract-data` writes).
+pub fn osslsigncode_digest(path: &Path, alg: DigestAlgorithm) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("data.der");
+    run(
+        "osslsigncode",
+        &[
+            "extract-data".as_ref(),
+            "-h".as_ref(),
+            alg.name().as_ref(),
+            "-in".as_ref(),
+            path.as_os_str(),
+            "-out".as_ref(),
+            out.as_os_str(),
+        ],
+    );
+    last_octet_string(&out)
+}
+
+/// Sign `input` into `output` with osslsigncode, the test RSA leaf and a fixed signing time
+/// (so the output is the same run to run).
+pub fn osslsigncode_sign(input: &Path, output: &Path, alg: DigestAlgorithm) {
+    let certs = fixture("pki/leaf-rsa-chain.pem");
+    let key = fixture("pki/leaf-rsa.key");
+    run(
+        "osslsigncode",
+        &[
+            "sign".as_ref(),
+            "-certs".as_ref(),
+            certs.as_os_str(),
+            "-key".as_ref(),
+            key.as_os_str(),
+            "-h".as_ref(),
+            alg.name().as_ref(),
+            "-st".as_ref(),
+            "1700000000".as_ref(),
+            "-in".as_ref(),
+            input.as_os_str(),
+            "-out".as_ref(),
+            output.as_os_str(),
+        ],
+    );
+}
+
+/// The PKCS#7 DER that `osslsigncode extract-signature` writes for `input`.
+pub fn osslsigncode_extract_signature(input: &Path) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("sig.der");
+    run(
+        "osslsigncode",
+        &[
+            "extract-signature".as_ref(),
+            "-in".as_ref(),
+            input.as_os_str(),
+            "-out".as_ref(),
+            out.as_os_str(),
+        ],
+    );
+    std::fs::read(&out).expect("read extracted signature")
+}
+
+/// The file `osslsigncode remove-signature` writes for `input`.
+pub fn osslsigncode_remove_signature(input: &Path) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("unsigned");
+    run(
+        "osslsigncode",
+        &[
+            "remove-signature".as_ref(),
+            "-in".as_ref(),
+            input.as_os_str(),
+            "-out".as_ref(),
+            out.as_os_str(),
+        ],
+    );
+    std::fs::read(&out).expect("read unsigned file")
+}
+
+/// Run osslsigncode with `args`; panics unless it succeeds. Returns stdout.
+pub fn osslsigncode(args: &[&str]) -> Vec<u8> {
+    run("osslsigncode", args)
 }
 
 /// A file of the test PKI (tests/fixtures/pki).
@@ -19,47 +199,17 @@ pub fn pe_fixtures() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(fixture("pe"))
         .map(|rd| {
             rd.filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("exe" | "dll" | "efi" | "sys")))
+                .filter(|p| {
+                    matches!(
+                        p.extension().and_then(|e| e.to_str()),
+                        Some("exe" | "dll" | "efi" | "sys")
+                    )
+                })
                 .collect()
         })
         .unwrap_or_default();
     v.sort();
     v
-}
-
-/// Whether the oracle tool `name` is on PATH. Under CI (`CI=true`) a missing tool fails the
-/// test instead of skipping it.
-pub fn require_tool(name: &str) -> bool {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !found {
-        if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-            panic!("{name} is required under CI but is not installed");
-        }
-        eprintln!("note: {name} not installed; skipping the parts of this test that need it");
-    }
-    found
-}
-
-/// Run a command and return its output, panicking with its stderr if it fails.
-pub fn run_ok(cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
-/// Run osslsigncode with `args`; panics if it fails.
-pub fn osslsigncode(args: &[&str]) -> Output {
-    run_ok(Command::new("osslsigncode").args(args))
 }
 
 /// A binary built from examples/ (cargo builds them for `cargo test`).

@@ -1,0 +1,318 @@
+//! Bounded parse of the PE headers: DOS header, `e_lfanew`, NT signature, COFF file header,
+//! optional header (PE32 and PE32+), the certificate-table data-directory entry and the section
+//! table. Only the header bytes are read; every offset is checked against the file length.
+
+use crate::error::{Error, Format, Result};
+use crate::input::{read_vec, Input};
+
+/// Size of the MS-DOS header (`IMAGE_DOS_HEADER`).
+const DOS_HEADER_SIZE: u64 = 64;
+/// Offset of `e_lfanew` in the DOS header.
+const E_LFANEW_OFFSET: u64 = 0x3c;
+/// Size of the NT signature plus the COFF file header (`IMAGE_FILE_HEADER`).
+const NT_SIGNATURE_AND_FILE_HEADER: u64 = 4 + 20;
+/// Size of one section header (`IMAGE_SECTION_HEADER`).
+const SECTION_HEADER_SIZE: u64 = 40;
+/// Optional-header magic of a PE32 image.
+const PE32_MAGIC: u16 = 0x10b;
+/// Optional-header magic of a PE32+ image.
+const PE32_PLUS_MAGIC: u16 = 0x20b;
+/// Optional-header magic of a ROM image (not signable).
+const ROM_MAGIC: u16 = 0x107;
+/// Index of the certificate table in the data directory.
+const CERTIFICATE_TABLE_INDEX: u64 = 4;
+/// Size of one data-directory entry (VirtualAddress, Size).
+const DATA_DIRECTORY_ENTRY_SIZE: u64 = 8;
+
+/// Offsets inside the optional header that are the same for PE32 and PE32+.
+mod opt {
+    pub const SECTION_ALIGNMENT: usize = 32;
+    pub const FILE_ALIGNMENT: usize = 36;
+    pub const SIZE_OF_HEADERS: usize = 60;
+    pub const CHECKSUM: usize = 64;
+}
+
+/// One entry of the section table, as stored (not interpreted beyond its fields).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionHeader {
+    /// The 8-byte section name, NUL padded.
+    pub name: [u8; 8],
+    /// `VirtualSize`.
+    pub virtual_size: u32,
+    /// `VirtualAddress` (RVA).
+    pub virtual_address: u32,
+    /// `SizeOfRawData`.
+    pub size_of_raw_data: u32,
+    /// `PointerToRawData` (file offset).
+    pub pointer_to_raw_data: u32,
+    /// `Characteristics`.
+    pub characteristics: u32,
+}
+
+/// Where the attribute certificate table lives in the file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CertificateTableLocation {
+    /// File offset of the table (the data-directory entry's `VirtualAddress`).
+    pub offset: u64,
+    /// Size of the table in bytes (the data-directory entry's `Size`).
+    pub size: u64,
+}
+
+/// The parts of a PE file's headers that Authenticode needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeHeaders {
+    /// Length of the file the headers were read from.
+    pub file_len: u64,
+    /// File offset of the NT signature (`e_lfanew`).
+    pub nt_offset: u64,
+    /// Whether the optional header is PE32+ (magic 0x20b) rather than PE32 (0x10b).
+    pub pe32_plus: bool,
+    /// File offset of the optional header's `CheckSum` field (4 bytes).
+    pub checksum_offset: u64,
+    /// The stored `CheckSum` value.
+    pub checksum: u32,
+    /// File offset of the certificate-table data-directory entry (8 bytes).
+    pub cert_dir_offset: u64,
+    /// `NumberOfRvaAndSizes`.
+    pub number_of_rva_and_sizes: u32,
+    /// `SizeOfHeaders`.
+    pub size_of_headers: u32,
+    /// `FileAlignment`.
+    pub file_alignment: u32,
+    /// `SectionAlignment`.
+    pub section_alignment: u32,
+    /// The section table.
+    pub sections: Vec<SectionHeader>,
+    /// The certificate table, if the data-directory entry is not empty.
+    pub cert_table: Option<CertificateTableLocation>,
+}
+
+fn malformed(offset: u64, what: impl Into<String>) -> Error {
+    Error::malformed(Format::Pe, offset, what)
+}
+
+fn u16_at(buf: &[u8], at: usize) -> Option<u16> {
+    let b = buf.get(at..at.checked_add(2)?)?;
+    Some(u16::from_le_bytes([*b.first()?, *b.get(1)?]))
+}
+
+fn u32_at(buf: &[u8], at: usize) -> Option<u32> {
+    let b = buf.get(at..at.checked_add(4)?)?;
+    let mut a = [0u8; 4];
+    a.copy_from_slice(b);
+    Some(u32::from_le_bytes(a))
+}
+
+impl PeHeaders {
+    /// Parse the headers of `input`, reading only header bytes.
+    pub fn parse(input: &dyn Input) -> Result<Self> {
+        let file_len = input.len();
+        if file_len < DOS_HEADER_SIZE {
+            return Err(malformed(
+                0,
+                format!("not a PE file: {file_len} bytes is too short for an MS-DOS header"),
+            ));
+        }
+        let dos = read_vec(input, Format::Pe, 0, DOS_HEADER_SIZE, "MS-DOS header")?;
+        if dos.get(..2) != Some(b"MZ".as_slice()) {
+            return Err(malformed(0, "not a PE file: no \"MZ\" signature"));
+        }
+        let nt_offset = u64::from(
+            u32_at(&dos, E_LFANEW_OFFSET as usize)
+                .ok_or_else(|| malformed(E_LFANEW_OFFSET, "short MS-DOS header"))?,
+        );
+        let nt_end = nt_offset + NT_SIGNATURE_AND_FILE_HEADER; // u32 + small: no overflow
+        if nt_end > file_len {
+            return Err(malformed(
+                E_LFANEW_OFFSET,
+                format!(
+                    "not a PE file: e_lfanew {nt_offset:#x} points past the end of the file \
+                     ({file_len:#x}); an MS-DOS executable without a PE header?"
+                ),
+            ));
+        }
+        let nt = read_vec(
+            input,
+            Format::Pe,
+            nt_offset,
+            NT_SIGNATURE_AND_FILE_HEADER,
+            "PE file header",
+        )?;
+        if nt.get(..4) != Some(b"PE\0\0".as_slice()) {
+            return Err(malformed(
+                nt_offset,
+                "not a PE file: no \"PE\\0\\0\" signature at e_lfanew (an MS-DOS executable?)",
+            ));
+        }
+        let number_of_sections = u16_at(&nt, 6).ok_or_else(|| malformed(nt_offset, "short"))?;
+        let size_of_optional_header =
+            u16_at(&nt, 20).ok_or_else(|| malformed(nt_offset, "short"))?;
+
+        let opt_offset = nt_end;
+        let opt_len = u64::from(size_of_optional_header);
+        if opt_len < 2 {
+            return Err(malformed(
+                nt_offset + 20,
+                format!("SizeOfOptionalHeader {opt_len} is too small for an optional header"),
+            ));
+        }
+        if opt_offset + opt_len > file_len {
+            return Err(malformed(
+                nt_offset + 20,
+                format!(
+                    "SizeOfOptionalHeader {opt_len}: the optional header at {opt_offset:#x} \
+                     runs past the end of the file ({file_len:#x})"
+                ),
+            ));
+        }
+        let oh = read_vec(input, Format::Pe, opt_offset, opt_len, "optional header")?;
+        let magic = u16_at(&oh, 0).ok_or_else(|| malformed(opt_offset, "short"))?;
+        let pe32_plus = match magic {
+            PE32_MAGIC => false,
+            PE32_PLUS_MAGIC => true,
+            ROM_MAGIC => {
+                return Err(Error::Unsupported(
+                    "PE ROM images (optional header magic 0x107) cannot be signed".into(),
+                ))
+            }
+            m => {
+                return Err(malformed(
+                    opt_offset,
+                    format!("unknown optional header magic {m:#06x} (expected 0x10b or 0x20b)"),
+                ))
+            }
+        };
+        // NumberOfRvaAndSizes and the data directory follow the fields whose size differs.
+        let (nrvas_at, dd_at): (usize, usize) = if pe32_plus { (108, 112) } else { (92, 96) };
+        let cert_entry_at = dd_at as u64 + CERTIFICATE_TABLE_INDEX * DATA_DIRECTORY_ENTRY_SIZE;
+        let needed = cert_entry_at + DATA_DIRECTORY_ENTRY_SIZE;
+        if opt_len < needed {
+            return Err(malformed(
+                nt_offset + 20,
+                format!(
+                    "SizeOfOptionalHeader {opt_len} is too small to hold the certificate table \
+                     data-directory entry (needs {needed})"
+                ),
+            ));
+        }
+        let short = || malformed(opt_offset, "optional header too short");
+        let number_of_rva_and_sizes = u32_at(&oh, nrvas_at).ok_or_else(short)?;
+        if u64::from(number_of_rva_and_sizes) <= CERTIFICATE_TABLE_INDEX {
+            return Err(malformed(
+                opt_offset + nrvas_at as u64,
+                format!(
+                    "NumberOfRvaAndSizes {number_of_rva_and_sizes} has no certificate table \
+                     entry (needs at least 5)"
+                ),
+            ));
+        }
+        let checksum = u32_at(&oh, opt::CHECKSUM).ok_or_else(short)?;
+        let size_of_headers = u32_at(&oh, opt::SIZE_OF_HEADERS).ok_or_else(short)?;
+        let file_alignment = u32_at(&oh, opt::FILE_ALIGNMENT).ok_or_else(short)?;
+        let section_alignment = u32_at(&oh, opt::SECTION_ALIGNMENT).ok_or_else(short)?;
+        let cert_entry = cert_entry_at as usize;
+        let cert_va = u32_at(&oh, cert_entry).ok_or_else(short)?;
+        let cert_size = u32_at(&oh, cert_entry + 4).ok_or_else(short)?;
+
+        let checksum_offset = opt_offset + opt::CHECKSUM as u64;
+        let cert_dir_offset = opt_offset + cert_entry_at;
+
+        // Section table: right after the optional header, entirely inside the file.
+        let sections_offset = opt_offset + opt_len;
+        let sections_len = u64::from(number_of_sections) * SECTION_HEADER_SIZE;
+        if sections_offset + sections_len > file_len {
+            return Err(malformed(
+                nt_offset + 6,
+                format!(
+                    "NumberOfSections {number_of_sections}: the section table at \
+                     {sections_offset:#x} runs past the end of the file ({file_len:#x})"
+                ),
+            ));
+        }
+        let raw = read_vec(
+            input,
+            Format::Pe,
+            sections_offset,
+            sections_len,
+            "section table",
+        )?;
+        let sections = raw
+            .chunks_exact(SECTION_HEADER_SIZE as usize)
+            .map(|s| {
+                let mut name = [0u8; 8];
+                name.copy_from_slice(s.get(..8).unwrap_or(&[0; 8]));
+                SectionHeader {
+                    name,
+                    virtual_size: u32_at(s, 8).unwrap_or(0),
+                    virtual_address: u32_at(s, 12).unwrap_or(0),
+                    size_of_raw_data: u32_at(s, 16).unwrap_or(0),
+                    pointer_to_raw_data: u32_at(s, 20).unwrap_or(0),
+                    characteristics: u32_at(s, 36).unwrap_or(0),
+                }
+            })
+            .collect();
+
+        let cert_table = match (cert_va, cert_size) {
+            (0, 0) => None,
+            (va, size) => {
+                let (offset, size) = (u64::from(va), u64::from(size));
+                if va == 0 || size == 0 {
+                    return Err(malformed(
+                        cert_dir_offset,
+                        format!(
+                            "certificate table entry has offset {offset:#x} and size {size}: \
+                             both or neither must be zero"
+                        ),
+                    ));
+                }
+                if offset < cert_dir_offset + DATA_DIRECTORY_ENTRY_SIZE {
+                    return Err(malformed(
+                        cert_dir_offset,
+                        format!("certificate table at {offset:#x} overlaps the PE headers"),
+                    ));
+                }
+                let end = offset + size; // two u32s: no overflow
+                if end > file_len {
+                    return Err(malformed(
+                        cert_dir_offset,
+                        format!(
+                            "certificate table ({size} bytes at {offset:#x}) runs past the end \
+                             of the file ({file_len:#x})"
+                        ),
+                    ));
+                }
+                if end != file_len {
+                    return Err(malformed(
+                        cert_dir_offset,
+                        format!(
+                            "certificate table ({size} bytes at {offset:#x}) is not at the end \
+                             of the file ({file_len:#x}): {} bytes follow it",
+                            file_len - end
+                        ),
+                    ));
+                }
+                Some(CertificateTableLocation { offset, size })
+            }
+        };
+
+        Ok(Self {
+            file_len,
+            nt_offset,
+            pe32_plus,
+            checksum_offset,
+            checksum,
+            cert_dir_offset,
+            number_of_rva_and_sizes,
+            size_of_headers,
+            file_alignment,
+            section_alignment,
+            sections,
+            cert_table,
+        })
+    }
+
+    /// End of the signable image: the start of the certificate table, or the end of the file.
+    pub fn image_end(&self) -> u64 {
+        self.cert_table.map_or(self.file_len, |t| t.offset)
+    }
+}
