@@ -2,27 +2,34 @@
 # Download test data that is not committed (tests/data/ is gitignored apart from this script).
 # Idempotent: files already present are kept.
 #
-#   shimx64.efi.signed   Microsoft-signed shim EFI from Debian's shim-signed package: a PE32+
-#                        with an RFC 3161 timestamp (bookworm 1.44 / shim 15.8: one
-#                        WIN_CERTIFICATE entry; shims dual-signed with the 2011 and 2023 UEFI
-#                        CAs have two).
+#   shimx64.efi.signed   Microsoft-signed shim EFI (PE32+) from Debian trixie's shim-signed
+#                        package: two WIN_CERTIFICATE entries (signatures chaining to the 2011
+#                        and the 2023 Microsoft UEFI CAs), each with an RFC 3161 timestamp.
 #
-# Needs a Debian/Ubuntu system with `apt-get update` already run (apt-get download works as a
-# normal user), and dpkg-deb.
+# Uses a private apt configuration in a temporary folder (the system's sources and lists are
+# not touched; packages are checked against the system's Debian archive keyring). Needs
+# apt-get and dpkg-deb.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
+suite="${AUTHSIGN_SHIM_SUITE:-trixie}"
 
 if [ ! -s "$here/shimx64.efi.signed" ]; then
     tmp="$(mktemp -d)"
     trap 'rm -rf "$tmp"' EXIT
-    (cd "$tmp" && apt-get download shim-signed)
+    mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial"
+    echo "deb http://deb.debian.org/debian $suite main" > "$tmp/sources.list"
+    apt_opts=(-o "Dir::Etc::SourceList=$tmp/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
+              -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache"
+              -o "Acquire::Languages=none" -o "APT::Sandbox::User=root")
+    apt-get "${apt_opts[@]}" update -qq
+    (cd "$tmp" && apt-get "${apt_opts[@]}" download shim-signed)
     dpkg-deb -x "$tmp"/shim-signed_*.deb "$tmp/x"
-    found="$(find "$tmp/x" -name 'shimx64.efi.signed*' -type f | sort | head -n 1)"
+    found="$(find "$tmp/x" -name 'shimx64.efi.signed' -type f | sort | head -n 1)"
     if [ -z "$found" ]; then
         echo "fetch.sh: no shimx64.efi.signed in the shim-signed package" >&2
         exit 1
     fi
     cp "$found" "$here/shimx64.efi.signed.tmp"
     mv "$here/shimx64.efi.signed.tmp" "$here/shimx64.efi.signed"
-    echo "fetched $found -> tests/data/shimx64.efi.signed"
+    echo "fetched $(basename "$tmp"/shim-signed_*.deb) -> tests/data/shimx64.efi.signed"
 fi
