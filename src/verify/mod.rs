@@ -1,1 +1,2 @@
 //! Verification.
+pub mod crypto;
