@@ -32,7 +32,7 @@ pub const MAX_RSA_BITS: usize = 8192;
 /// The private key of a [`LocalSigner`].
 #[derive(Clone)]
 enum Key {
-    Rsa(Box<rsa::RsaPrivateKey>),
+    Rsa(Box<rsa::PrivateKey>),
     P256(p256::ecdsa::SigningKey),
     P384(p384::ecdsa::SigningKey),
 }
@@ -188,7 +188,7 @@ fn rsa_from_pkcs1(der: &[u8]) -> Result<Key> {
             "RSA key of {bits} bits is too large; at most {MAX_RSA_BITS} bits are supported"
         )));
     }
-    let key = rsa::RsaPrivateKey::try_from(parsed)
+    let key = rsa::PrivateKey::try_from(parsed)
         .map_err(|e| key_err(format!("RSA private key is inconsistent: {e}")))?;
     Ok(Key::Rsa(Box::new(key)))
 }

@@ -190,7 +190,7 @@ pub fn parse_signature_algorithm(
 
 /// A decoded public key that can verify signatures.
 enum PublicKey {
-    Rsa(rsa::RsaPublicKey),
+    Rsa(rsa::PublicKey),
     P256(p256::ecdsa::VerifyingKey),
     P384(p384::ecdsa::VerifyingKey),
 }
@@ -222,7 +222,7 @@ fn boxed_uint(be: &[u8]) -> Result<rsa::BoxedUint, SignatureError> {
 
 /// Decodes an RSA public key (PKCS#1 `RSAPublicKey` DER) accepting
 /// [`MIN_RSA_VERIFY_BITS`]..=[`MAX_RSA_VERIFY_BITS`].
-fn rsa_public_key(pkcs1_der: &[u8]) -> Result<rsa::RsaPublicKey, SignatureError> {
+fn rsa_public_key(pkcs1_der: &[u8]) -> Result<rsa::PublicKey, SignatureError> {
     let key = pkcs1::RsaPublicKey::<UintRef<'_>>::from_der(pkcs1_der)
         .map_err(|e| SignatureError::BadKey(format!("RSA public key does not decode: {e}")))?;
     let n = key.modulus.as_bytes();
@@ -234,7 +234,7 @@ fn rsa_public_key(pkcs1_der: &[u8]) -> Result<rsa::RsaPublicKey, SignatureError>
     }
     let n = boxed_uint(n)?;
     let e = boxed_uint(key.public_exponent.as_bytes())?;
-    rsa::RsaPublicKey::new_with_size_limits(n, e, MIN_RSA_VERIFY_BITS..=MAX_RSA_VERIFY_BITS)
+    rsa::PublicKey::new_with_size_limits(n, e, MIN_RSA_VERIFY_BITS..=MAX_RSA_VERIFY_BITS)
         .map_err(|e| SignatureError::BadKey(format!("RSA public key rejected: {e}")))
 }
 

@@ -1,2 +1,3 @@
 //! Verification.
+pub mod chain;
 pub mod crypto;
