@@ -533,3 +533,62 @@ fn openssl_ecdsa_signatures_verify_with_our_verifier() {
         }
     }
 }
+
+#[test]
+fn signer_info_style_verification() {
+    use authsign::verify::crypto::{
+        verify_signature, verify_signer_digest, verify_signer_signature, ECDSA_WITH_SHA256,
+        EC_PUBLIC_KEY, RSA_ENCRYPTION, SHA256_WITH_RSA, SHA384_WITH_RSA,
+    };
+    use spki::AlgorithmIdentifierOwned;
+    let alg_id = |oid| AlgorithmIdentifierOwned {
+        oid,
+        parameters: None,
+    };
+    let message = b"DER signed attributes";
+    let rsa = signer("leaf-rsa.key", "leaf-rsa.pem");
+    let rsa_spki = rsa.certificates()[0]
+        .tbs_certificate()
+        .subject_public_key_info()
+        .clone();
+    let d = DigestAlgorithm::Sha256.digest(message);
+    let sig = rsa.sign_digest(DigestAlgorithm::Sha256, &d).unwrap();
+    let sha256 = DigestAlgorithm::Sha256;
+    verify_signer_signature(&rsa_spki, sha256, &alg_id(RSA_ENCRYPTION), message, &sig).unwrap();
+    verify_signer_signature(&rsa_spki, sha256, &alg_id(SHA256_WITH_RSA), message, &sig).unwrap();
+    verify_signer_digest(&rsa_spki, sha256, &alg_id(RSA_ENCRYPTION), &d, &sig).unwrap();
+    verify_signature(&rsa_spki, &alg_id(SHA256_WITH_RSA), message, &sig).unwrap();
+    // rsaEncryption names no digest: not usable for X.509 signatures.
+    assert!(matches!(
+        verify_signature(&rsa_spki, &alg_id(RSA_ENCRYPTION), message, &sig),
+        Err(SignatureError::UnsupportedAlgorithm(_))
+    ));
+    assert!(matches!(
+        verify_signer_signature(&rsa_spki, sha256, &alg_id(SHA384_WITH_RSA), message, &sig),
+        Err(SignatureError::AlgorithmMismatch(_))
+    ));
+    assert!(matches!(
+        verify_signer_signature(&rsa_spki, sha256, &alg_id(ECDSA_WITH_SHA256), message, &sig),
+        Err(SignatureError::AlgorithmMismatch(_))
+    ));
+
+    let ec = signer("leaf-p384.key", "leaf-p384.pem");
+    let ec_spki = ec.certificates()[0]
+        .tbs_certificate()
+        .subject_public_key_info()
+        .clone();
+    let sig = ec.sign_digest(sha256, &d).unwrap();
+    verify_signer_signature(&ec_spki, sha256, &alg_id(EC_PUBLIC_KEY), message, &sig).unwrap();
+    verify_signer_signature(&ec_spki, sha256, &alg_id(ECDSA_WITH_SHA256), message, &sig).unwrap();
+    assert!(matches!(
+        verify_signed_digest(&ec_spki, sha256, &d, b"\x30\x00"),
+        Err(SignatureError::Malformed(_))
+    ));
+    assert!(matches!(
+        verify_signed_digest(&ec_spki, sha256, &d[..31], &sig),
+        Err(SignatureError::DigestLength { .. })
+    ));
+    // Errors convert into the crate error.
+    let e: Error = SignatureError::Invalid.into();
+    assert!(e.to_string().contains("does not verify"));
+}

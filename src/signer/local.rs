@@ -200,10 +200,10 @@ fn ec_from_sec1(
 ) -> Result<Key> {
     let parsed = sec1::EcPrivateKey::from_der(der)
         .map_err(|e| key_err(format!("SEC1 EC private key does not decode: {e}")))?;
-    let inner_curve = match &parsed.parameters {
-        Some(sec1::EcParameters::NamedCurve(oid)) => Some(*oid),
-        None => None,
-    };
+    let inner_curve = parsed
+        .parameters
+        .as_ref()
+        .map(|sec1::EcParameters::NamedCurve(oid)| *oid);
     if let (Some(a), Some(b)) = (outer_curve, inner_curve) {
         if a != b {
             return Err(key_err(format!(

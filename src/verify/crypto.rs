@@ -460,7 +460,7 @@ mod tests {
                 let mut di = prefix.to_vec();
                 di.extend(std::iter::repeat_n(0u8, alg.output_size()));
                 let any = der::asn1::Any::from_der(&di).unwrap();
-                assert_eq!(any.tag(), der::Tag::Sequence);
+                assert_eq!(der::Tagged::tag(&any), der::Tag::Sequence);
                 // The algorithm OID inside matches.
                 let alg_id =
                     spki::AlgorithmIdentifierOwned::from_der(&prefix[2..prefix.len() - 2]).unwrap();
