@@ -32,3 +32,8 @@ pub trait Signer {
     /// a DER `Ecdsa-Sig-Value`.
     fn sign_digest(&self, alg: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>>;
 }
+
+#[cfg(feature = "local-keys")]
+pub mod local;
+#[cfg(feature = "local-keys")]
+pub use local::LocalSigner;

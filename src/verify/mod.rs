@@ -2,6 +2,8 @@
 //! certificate-table entry) against it, check the signed attributes, the signature value and
 //! the certificate chain to the trust anchors, and say what was found in a [`Report`].
 
+pub mod chain;
+pub mod crypto;
 mod report;
 
 pub use report::{Problem, Report, SignatureKind, SignatureReport};
@@ -170,13 +172,20 @@ impl Verifier {
         r.signer_subject = Some(signer.tbs_certificate().subject().to_string());
         r.signer_issuer = Some(signer.tbs_certificate().issuer().to_string());
         r.signer_serial = Some(hex::encode(&si.serial));
-        if let Err(e) = crate::verify::crypto::verify_signed_digest(
-            signer.tbs_certificate().subject_public_key_info(),
-            si_alg,
-            &si_alg.digest(signed_attributes),
-            &si.signature,
-        ) {
-            r.problems.push(Problem::BadSignature(e.to_string()));
+        let checked = spki::AlgorithmIdentifierOwned::from_der(&si.signature_algorithm)
+            .map_err(|e| e.to_string())
+            .and_then(|sig_alg| {
+                crypto::verify_signer_digest(
+                    signer.tbs_certificate().subject_public_key_info(),
+                    si_alg,
+                    &sig_alg,
+                    &si_alg.digest(signed_attributes),
+                    &si.signature,
+                )
+                .map_err(|e| e.to_string())
+            });
+        if let Err(e) = checked {
+            r.problems.push(Problem::BadSignature(e));
         }
 
         // The chain to a trust anchor.
@@ -188,9 +197,9 @@ impl Verifier {
                     .map(|c| c.tbs_certificate().subject().to_string())
                     .collect()
             }
-            Err(errors) => r
+            Err(failed) => r
                 .problems
-                .extend(errors.into_iter().map(|e| Problem::Chain(e.to_string()))),
+                .extend(failed.errors.iter().map(|e| Problem::Chain(e.to_string()))),
         }
         r
     }
