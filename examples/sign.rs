@@ -6,7 +6,6 @@
 //! ```
 //! Exit status: 0 on success, 2 on any error (one line on stderr).
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

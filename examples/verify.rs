@@ -8,14 +8,12 @@
 //! Exit status: 0 when every file is valid, 1 when some signature is invalid, 2 on usage or
 //! I/O errors.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use authsign::verify::{Policy, Report, SignatureKind, Verifier};
 use authsign::{DigestAlgorithm, FileInput};
 use clap::Parser;
-use der::DecodePem;
 use serde_json::{json, Value};
 
 /// Verify Authenticode signatures.
@@ -85,7 +83,11 @@ fn report_json(file: &Path, report: &Report) -> Value {
 }
 
 fn print_human(file: &Path, report: &Report) {
-    let verdict = if report.is_valid() { "valid" } else { "INVALID" };
+    let verdict = if report.is_valid() {
+        "valid"
+    } else {
+        "INVALID"
+    };
     println!("{}: {verdict}", file.display());
     if report.signatures.is_empty() {
         println!("  not signed");
@@ -101,7 +103,11 @@ fn print_human(file: &Path, report: &Report) {
             s.index,
             s.digest_algorithm.map_or("?", |a| a.name()),
             hex::encode(&s.computed_digest),
-            if s.digest_ok() { "matches" } else { "DOES NOT MATCH" }
+            if s.digest_ok() {
+                "matches"
+            } else {
+                "DOES NOT MATCH"
+            }
         );
         if let Some(subject) = &s.signer_subject {
             println!("    signer: {subject}");
@@ -166,9 +172,16 @@ fn run(args: &Args) -> Result<Outcome, String> {
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&reports).unwrap_or_default()
+        );
     }
-    Ok(if all_valid { Outcome::Valid } else { Outcome::Invalid })
+    Ok(if all_valid {
+        Outcome::Valid
+    } else {
+        Outcome::Invalid
+    })
 }
 
 /// Prefix an error with the file it concerns.

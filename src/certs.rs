@@ -9,7 +9,11 @@ pub fn certificates_from_pem(pem: &[u8]) -> Result<Vec<Certificate>> {
     let certs = Certificate::load_pem_chain(pem)
         .map_err(|e| Error::malformed(Format::Pem, 0, format!("certificate PEM: {e}")))?;
     if certs.is_empty() {
-        return Err(Error::malformed(Format::Pem, 0, "no CERTIFICATE block found"));
+        return Err(Error::malformed(
+            Format::Pem,
+            0,
+            "no CERTIFICATE block found",
+        ));
     }
     Ok(certs)
 }

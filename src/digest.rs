@@ -10,12 +10,13 @@ use digest::Digest;
 use crate::error::{Error, Result};
 
 /// A message digest algorithm that Authenticode can use for the file digest and signature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum DigestAlgorithm {
     /// SHA-1 (only for compatibility with Windows versions before 7).
     Sha1,
     /// SHA-256, the default.
+    #[default]
     Sha256,
     /// SHA-384.
     Sha384,

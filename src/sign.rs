@@ -40,20 +40,14 @@ pub struct SignOptions {
     pub subject: SubjectOptions,
 }
 
-impl Default for DigestAlgorithm {
-    fn default() -> Self {
-        DigestAlgorithm::Sha256
-    }
-}
-
 impl SignOptions {
     fn attribute_options(&self) -> AttributeOptions {
-        let mut a = AttributeOptions::default();
-        a.profile = self.profile;
-        a.description.clone_from(&self.description);
-        a.url.clone_from(&self.url);
-        a.signing_time = self.signing_time;
-        a
+        AttributeOptions {
+            profile: self.profile,
+            description: self.description.clone(),
+            url: self.url.clone(),
+            signing_time: self.signing_time,
+        }
     }
 }
 

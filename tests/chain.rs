@@ -253,7 +253,7 @@ fn leaf_used_as_issuer_is_not_ca() {
         EC,
     );
     let child = cert_at(&d.join("under-leaf.pem"));
-    let now = SystemTime::now();
+    let now = check_time();
     let err = build_chain(
         &child,
         &[cert("leaf-rsa.pem"), cert("intermediate.pem")],
@@ -303,7 +303,7 @@ fn leaf_without_code_signing_eku() {
     );
     let pool = [cert("intermediate.pem")];
     let anchors = [cert("root.pem")];
-    let now = SystemTime::now();
+    let now = check_time();
 
     let err = build_chain(&cert_at(&d.join("server.pem")), &pool, &anchors, now).unwrap_err();
     assert_eq!(
@@ -344,7 +344,7 @@ fn ecdsa_chains_and_depth_limit() {
         .map(|i| cert_at(&d.join(format!("ca{i}.pem"))))
         .collect();
     let anchors = [cas[0].clone()];
-    let now = SystemTime::now();
+    let now = check_time();
 
     // A short ECDSA chain verifies: leaf under ca1.
     issue(d, "leaf1", ("ca1.pem", "ca1.key"), LEAF_EXT, EC);
@@ -417,7 +417,7 @@ fn path_length_constraint() {
         &cert_at(&d.join("leaf.pem")),
         &[cert_at(&d.join("sub.pem"))],
         &[cert_at(&d.join("r.pem"))],
-        SystemTime::now(),
+        check_time(),
     )
     .unwrap_err();
     assert_eq!(
@@ -426,4 +426,10 @@ fn path_length_constraint() {
             subject: "CN=r".into()
         }]
     );
+}
+
+/// When certificates generated during a test are checked: a day from now, so that certificates
+/// issued later in the same test (notBefore = their issue second) are already valid.
+fn check_time() -> SystemTime {
+    SystemTime::now() + std::time::Duration::from_secs(86_400)
 }

@@ -27,7 +27,8 @@ fn key_args(leaf: &str) -> Vec<String> {
 }
 
 fn output(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+    cmd.output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
 fn stderr(o: &Output) -> String {
@@ -37,7 +38,14 @@ fn stderr(o: &Output) -> String {
 /// Sign `input` into `dir/name` with the CLI; panics unless it succeeds.
 fn sign_to(dir: &TempDir, input: &Path, name: &str, extra: &[&str]) -> PathBuf {
     let out = dir.path().join(name);
-    let o = output(sign_cmd().args(key_args("leaf-rsa")).args(extra).arg(input).arg("-o").arg(&out));
+    let o = output(
+        sign_cmd()
+            .args(key_args("leaf-rsa"))
+            .args(extra)
+            .arg(input)
+            .arg("-o")
+            .arg(&out),
+    );
     assert!(o.status.success(), "sign failed: {}", stderr(&o));
     out
 }
@@ -47,8 +55,18 @@ fn all_pe_files(dir: &TempDir) -> Vec<PathBuf> {
     v.push(fixture("third-party/wineyes.exe"));
     v.push(fixture("third-party/fbx64.efi"));
     v.push(fixture("third-party/fbx64-signed-by-sbsign.efi"));
-    v.push(sign_to(dir, &fixture("pe/hello32.exe"), "signed32.exe", &[]));
-    v.push(sign_to(dir, &fixture("pe/lib64.dll"), "signed64.dll", &["--digest", "sha512"]));
+    v.push(sign_to(
+        dir,
+        &fixture("pe/hello32.exe"),
+        "signed32.exe",
+        &[],
+    ));
+    v.push(sign_to(
+        dir,
+        &fixture("pe/lib64.dll"),
+        "signed64.dll",
+        &["--digest", "sha512"],
+    ));
     v
 }
 
@@ -63,7 +81,12 @@ fn print_digest_equals_osslsigncode_extract_data() {
             let o = output(verify_cmd().args(["--print-digest", alg.name()]).arg(&f));
             assert!(o.status.success(), "{}: {}", f.display(), stderr(&o));
             let ours = String::from_utf8_lossy(&o.stdout).trim().to_string();
-            assert_eq!(ours, hex::encode(osslsigncode_digest(&f, alg)), "{} {alg}", f.display());
+            assert_eq!(
+                ours,
+                hex::encode(osslsigncode_digest(&f, alg)),
+                "{} {alg}",
+                f.display()
+            );
         }
     }
 }
@@ -75,11 +98,34 @@ fn cli_osslsigncode_profile_with_signing_time_equals_osslsigncode() {
     }
     let dir = TempDir::new();
     let input = fixture("pe/hello64.exe");
-    let ours = sign_to(&dir, &input, "ours.exe", &["--profile", "osslsigncode", "--signing-time", "2023-11-14T22:13:20Z", "--digest", "sha384"]);
+    let ours = sign_to(
+        &dir,
+        &input,
+        "ours.exe",
+        &[
+            "--profile",
+            "osslsigncode",
+            "--signing-time",
+            "2023-11-14T22:13:20Z",
+            "--digest",
+            "sha384",
+        ],
+    );
     let theirs = dir.path().join("theirs.exe");
     osslsigncode(&[
-        "sign", "-certs", pki("leaf-rsa-chain.pem").to_str().unwrap(), "-key", pki("leaf-rsa.key").to_str().unwrap(),
-        "-h", "sha384", "-st", "1700000000", "-in", input.to_str().unwrap(), "-out", theirs.to_str().unwrap(),
+        "sign",
+        "-certs",
+        pki("leaf-rsa-chain.pem").to_str().unwrap(),
+        "-key",
+        pki("leaf-rsa.key").to_str().unwrap(),
+        "-h",
+        "sha384",
+        "-st",
+        "1700000000",
+        "-in",
+        input.to_str().unwrap(),
+        "-out",
+        theirs.to_str().unwrap(),
     ]);
     assert!(std::fs::read(ours).unwrap() == std::fs::read(theirs).unwrap());
 }
@@ -87,8 +133,19 @@ fn cli_osslsigncode_profile_with_signing_time_equals_osslsigncode() {
 #[test]
 fn verify_accepts_what_sign_wrote_and_reports_it() {
     let dir = TempDir::new();
-    let signed = sign_to(&dir, &fixture("pe/hello64.exe"), "s.exe", &["--description", "hello", "--url", "https://example.test/"]);
-    let o = output(verify_cmd().arg("--trusted").arg(pki("root.pem")).arg("--json").arg(&signed));
+    let signed = sign_to(
+        &dir,
+        &fixture("pe/hello64.exe"),
+        "s.exe",
+        &["--description", "hello", "--url", "https://example.test/"],
+    );
+    let o = output(
+        verify_cmd()
+            .arg("--trusted")
+            .arg(pki("root.pem"))
+            .arg("--json")
+            .arg(&signed),
+    );
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v[0]["valid"], true);
@@ -100,7 +157,12 @@ fn verify_accepts_what_sign_wrote_and_reports_it() {
     assert_eq!(sig["chain"].as_array().unwrap().len(), 3, "{sig}");
 
     // The same file against an anchor that did not issue it: invalid, exit 1.
-    let o = output(verify_cmd().arg("--trusted").arg(pki("leaf-p256.pem")).arg(&signed));
+    let o = output(
+        verify_cmd()
+            .arg("--trusted")
+            .arg(pki("leaf-p256.pem"))
+            .arg(&signed),
+    );
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stdout).contains("error [chain]"));
 }
@@ -114,10 +176,18 @@ fn verify_exit_codes_for_several_files() {
     let bad = dir.path().join("bad.exe");
     std::fs::write(&bad, &bytes).unwrap();
     let root = pki("root.pem");
-    let code = |files: &[&Path]| output(verify_cmd().arg("--trusted").arg(&root).args(files)).status.code();
+    let code = |files: &[&Path]| {
+        output(verify_cmd().arg("--trusted").arg(&root).args(files))
+            .status
+            .code()
+    };
     assert_eq!(code(&[&good, &good]), Some(0));
     assert_eq!(code(&[&good, &bad]), Some(1));
-    assert_eq!(code(&[&fixture("pe/hello32.exe")]), Some(1), "an unsigned file is not valid");
+    assert_eq!(
+        code(&[&fixture("pe/hello32.exe")]),
+        Some(1),
+        "an unsigned file is not valid"
+    );
     assert_eq!(code(&[&good, &dir.path().join("missing.exe")]), Some(2));
     let o = output(verify_cmd().arg("--trusted").arg(&root).arg(&bad));
     assert!(String::from_utf8_lossy(&o.stdout).contains("digest-mismatch"));
@@ -130,10 +200,24 @@ fn detached_then_attach_equals_direct_signing() {
     let t = ["--signing-time", "1700000000"];
     let direct = sign_to(&dir, &input, "direct.dll", &t);
     let p7 = dir.path().join("sig.p7");
-    let o = output(sign_cmd().args(key_args("leaf-rsa")).args(t).arg("--detached").arg(&p7).arg(&input));
+    let o = output(
+        sign_cmd()
+            .args(key_args("leaf-rsa"))
+            .args(t)
+            .arg("--detached")
+            .arg(&p7)
+            .arg(&input),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     let attached = dir.path().join("attached.dll");
-    let o = output(sign_cmd().arg("--attach").arg(&p7).arg(&input).arg("-o").arg(&attached));
+    let o = output(
+        sign_cmd()
+            .arg("--attach")
+            .arg(&p7)
+            .arg(&input)
+            .arg("-o")
+            .arg(&attached),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(std::fs::read(&direct).unwrap() == std::fs::read(&attached).unwrap());
 
@@ -141,11 +225,21 @@ fn detached_then_attach_equals_direct_signing() {
     let extracted = dir.path().join("extracted.p7");
     let o = output(verify_cmd().arg("--extract").arg(&extracted).arg(&attached));
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(std::fs::read(&extracted).unwrap(), std::fs::read(&p7).unwrap());
+    assert_eq!(
+        std::fs::read(&extracted).unwrap(),
+        std::fs::read(&p7).unwrap()
+    );
 
     // A signature made for another file is refused, and nothing is written.
     let other = dir.path().join("other.exe");
-    let o = output(sign_cmd().arg("--attach").arg(&p7).arg(fixture("pe/hello32.exe")).arg("-o").arg(&other));
+    let o = output(
+        sign_cmd()
+            .arg("--attach")
+            .arg(&p7)
+            .arg(fixture("pe/hello32.exe"))
+            .arg("-o")
+            .arg(&other),
+    );
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("digest mismatch"), "{}", stderr(&o));
     assert!(!other.exists());
@@ -175,7 +269,12 @@ fn bad_inputs(dir: &TempDir) -> Vec<PathBuf> {
     let e_lfanew = u32::from_le_bytes(hello[0x3c..0x40].try_into().unwrap()) as usize;
     let mut cases: Vec<(&str, Vec<u8>)> = vec![
         ("empty", vec![]),
-        ("random", (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect()),
+        (
+            "random",
+            (0..4096u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect(),
+        ),
         ("truncated", hello[..e_lfanew + 40].to_vec()),
         ("mz-only", b"MZ".to_vec()),
     ];
@@ -209,22 +308,50 @@ fn bad_input_exits_2_with_one_line_and_touches_nothing() {
     for input in bad_inputs(&dir) {
         let before = std::fs::read(&input).unwrap();
         let out = dir.path().join("out.exe");
-        for cmd in [sign_cmd().args(key_args("leaf-rsa")).arg(&input).arg("-o").arg(&out), sign_cmd().args(key_args("leaf-rsa")).arg(&input)] {
+        for cmd in [
+            sign_cmd()
+                .args(key_args("leaf-rsa"))
+                .arg(&input)
+                .arg("-o")
+                .arg(&out),
+            sign_cmd().args(key_args("leaf-rsa")).arg(&input),
+        ] {
             let o = output(cmd);
-            assert_eq!(o.status.code(), Some(2), "{}: {}", input.display(), stderr(&o));
+            assert_eq!(
+                o.status.code(),
+                Some(2),
+                "{}: {}",
+                input.display(),
+                stderr(&o)
+            );
             let err = stderr(&o);
             assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
             assert!(!err.contains("panicked"), "{err}");
         }
         assert!(!out.exists(), "{}: no output file", input.display());
-        assert_eq!(std::fs::read(&input).unwrap(), before, "{}: input unchanged", input.display());
+        assert_eq!(
+            std::fs::read(&input).unwrap(),
+            before,
+            "{}: input unchanged",
+            input.display()
+        );
         for args in [vec!["--print-digest", "sha256"], vec![]] {
             let o = output(verify_cmd().args(&args).arg(&input));
-            assert_eq!(o.status.code(), Some(2), "verify {args:?} {}: {}", input.display(), stderr(&o));
+            assert_eq!(
+                o.status.code(),
+                Some(2),
+                "verify {args:?} {}: {}",
+                input.display(),
+                stderr(&o)
+            );
             assert_eq!(stderr(&o).trim_end().lines().count(), 1);
         }
     }
     // Only the inputs are left: no temporary files.
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().filter_map(|e| e.ok()).filter(|e| e.file_name().to_string_lossy().starts_with('.')).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }

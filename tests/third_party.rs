@@ -14,7 +14,9 @@ fn both_microsoft_signatures_of_the_shim_are_listed_with_matching_digests() {
     }
     let input = FileInput::open(&path).unwrap();
     let subject = authsign::open(&input).unwrap();
-    let report = Verifier::new(Policy::default()).verify(subject.as_ref()).unwrap();
+    let report = Verifier::new(Policy::default())
+        .verify(subject.as_ref())
+        .unwrap();
     let primaries: Vec<_> = report
         .signatures
         .iter()
@@ -23,9 +25,18 @@ fn both_microsoft_signatures_of_the_shim_are_listed_with_matching_digests() {
     assert_eq!(primaries.len(), 2, "{report:#?}");
     for s in &report.signatures {
         assert!(s.digest_ok(), "{s:#?}");
-        assert!(s.signer_subject.as_deref().unwrap_or("").contains("Microsoft"), "{s:#?}");
+        assert!(
+            s.signer_subject
+                .as_deref()
+                .unwrap_or("")
+                .contains("Microsoft"),
+            "{s:#?}"
+        );
         // Without Microsoft's roots, the only problem is the chain.
-        assert!(s.problems.iter().all(|p| matches!(p, Problem::Chain(_))), "{s:#?}");
+        assert!(
+            s.problems.iter().all(|p| matches!(p, Problem::Chain(_))),
+            "{s:#?}"
+        );
         assert!(!s.problems.is_empty());
     }
     // The two entries are different signatures (2011 and 2023 UEFI CAs).
@@ -36,11 +47,16 @@ fn both_microsoft_signatures_of_the_shim_are_listed_with_matching_digests() {
 fn sbsign_signatures_are_read_completely() {
     let data = std::fs::read(fixture("third-party/fbx64-signed-by-sbsign.efi")).unwrap();
     let subject = authsign::open(&data).unwrap();
-    let report = Verifier::new(Policy::default()).verify(subject.as_ref()).unwrap();
+    let report = Verifier::new(Policy::default())
+        .verify(subject.as_ref())
+        .unwrap();
     assert_eq!(report.signatures.len(), 2, "{report:#?}");
     for s in &report.signatures {
         assert!(s.digest_ok(), "{s:#?}");
         assert!(s.signer_subject.is_some(), "{s:#?}");
-        assert!(s.problems.iter().all(|p| matches!(p, Problem::Chain(_))), "{s:#?}");
+        assert!(
+            s.problems.iter().all(|p| matches!(p, Problem::Chain(_))),
+            "{s:#?}"
+        );
     }
 }

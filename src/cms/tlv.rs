@@ -400,10 +400,7 @@ mod tests {
         ] {
             assert!(parse_one(bad, "x").is_err(), "{bad:?}");
         }
-        let deep: Vec<u8> = std::iter::repeat([0x30u8, 0x80])
-            .take(100)
-            .flatten()
-            .collect();
+        let deep: Vec<u8> = std::iter::repeat_n([0x30u8, 0x80], 100).flatten().collect();
         assert!(parse_one(&deep, "x").is_err());
     }
 
