@@ -37,14 +37,11 @@ struct Args {
     extract: Option<PathBuf>,
 }
 
-fn load_anchors(paths: &[PathBuf]) -> authsign::Result<Vec<x509_cert::Certificate>> {
+fn load_anchors(paths: &[PathBuf]) -> Result<Vec<x509_cert::Certificate>, String> {
     let mut out = Vec::new();
     for p in paths {
-        let pem = std::fs::read(p)?;
-        let certs = x509_cert::Certificate::load_pem_chain(&pem).map_err(|e| {
-            authsign::Error::malformed(authsign::Format::Pem, 0, format!("{}: {e}", p.display()))
-        })?;
-        out.extend(certs);
+        let pem = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        out.extend(authsign::certificates_from_pem(&pem).map_err(with_file(p))?);
     }
     Ok(out)
 }
@@ -156,7 +153,7 @@ fn run(args: &Args) -> Result<Outcome, String> {
             .map_err(with_file(out))?;
         return Ok(Outcome::Valid);
     }
-    let anchors = load_anchors(&args.trusted).map_err(|e| e.to_string())?;
+    let anchors = load_anchors(&args.trusted)?;
     let verifier = Verifier::new(Policy::with_trusted(anchors));
     let mut all_valid = true;
     let mut reports = Vec::new();

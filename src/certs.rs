@@ -1,13 +1,17 @@
-//! Loading X.509 certificates from PEM.
+//! Loading X.509 certificates from PEM, and splitting PEM files into blocks.
 
+use der::Decode;
 use x509_cert::Certificate;
 
 use crate::error::{Error, Format, Result};
 
-/// Every certificate in `pem` (one or more `CERTIFICATE` blocks), in order.
+/// Every certificate in `pem` (one or more `CERTIFICATE` blocks), in order. Text between
+/// blocks (OpenSSL "Bag Attributes", comments) and blocks of other kinds are ignored; a file
+/// without any certificate is an error.
 pub fn certificates_from_pem(pem: &[u8]) -> Result<Vec<Certificate>> {
-    let certs = Certificate::load_pem_chain(pem)
-        .map_err(|e| Error::malformed(Format::Pem, 0, format!("certificate PEM: {e}")))?;
+    let text = std::str::from_utf8(pem)
+        .map_err(|e| Error::malformed(Format::Pem, e.valid_up_to() as u64, "PEM is not text"))?;
+    let certs = certificates_from_pem_text(text)?;
     if certs.is_empty() {
         return Err(Error::malformed(
             Format::Pem,
@@ -16,4 +20,76 @@ pub fn certificates_from_pem(pem: &[u8]) -> Result<Vec<Certificate>> {
         ));
     }
     Ok(certs)
+}
+
+/// One `-----BEGIN X----- ... -----END X-----` block of a PEM file.
+pub(crate) struct PemBlock<'a> {
+    pub(crate) label: &'a str,
+    pub(crate) text: &'a str,
+}
+
+/// Splits `input` into PEM blocks, ignoring text between them (OpenSSL "Bag Attributes",
+/// `subject=` lines, comments).
+pub(crate) fn pem_blocks(input: &str) -> Result<Vec<PemBlock<'_>>> {
+    const BEGIN: &str = "-----BEGIN ";
+    const DASHES: &str = "-----";
+    let mut blocks = Vec::new();
+    let mut pos = 0;
+    while let Some(found) = input.get(pos..).and_then(|rest| rest.find(BEGIN)) {
+        let start = pos + found;
+        let label_start = start + BEGIN.len();
+        let rest = input.get(label_start..).unwrap_or("");
+        let label_len = rest.find(DASHES).ok_or_else(|| {
+            Error::malformed(Format::Pem, start as u64, "unterminated BEGIN line")
+        })?;
+        let label = rest.get(..label_len).unwrap_or("");
+        if label.contains('\n') {
+            return Err(Error::malformed(
+                Format::Pem,
+                start as u64,
+                "unterminated BEGIN line",
+            ));
+        }
+        let end_marker = format!("-----END {label}-----");
+        let after_label = label_start + label_len + DASHES.len();
+        let end = input
+            .get(after_label..)
+            .and_then(|r| r.find(&end_marker))
+            .ok_or_else(|| {
+                Error::malformed(
+                    Format::Pem,
+                    start as u64,
+                    format!("no \"{end_marker}\" line for the {label} block"),
+                )
+            })?;
+        let stop = after_label + end + end_marker.len();
+        blocks.push(PemBlock {
+            label,
+            text: input.get(start..stop).unwrap_or(""),
+        });
+        pos = stop;
+    }
+    Ok(blocks)
+}
+
+/// Reads every `CERTIFICATE` block of `pem`, in order. Other blocks are ignored.
+pub(crate) fn certificates_from_pem_text(pem: &str) -> Result<Vec<Certificate>> {
+    let mut out = Vec::new();
+    for (i, block) in pem_blocks(pem)?.into_iter().enumerate() {
+        if block.label != "CERTIFICATE" {
+            continue;
+        }
+        let (_, der) = der::pem::decode_vec(block.text.as_bytes())
+            .map_err(|e| Error::malformed(Format::Pem, 0, format!("PEM block {}: {e}", i + 1)))?;
+        let cert = Certificate::from_der(&der).map_err(|e| {
+            let offset = e.position().map(u32::from).unwrap_or(0);
+            Error::malformed(
+                Format::Certificate,
+                u64::from(offset),
+                format!("certificate {} in PEM: {e}", out.len() + 1),
+            )
+        })?;
+        out.push(cert);
+    }
+    Ok(out)
 }

@@ -1,7 +1,7 @@
 //! Certificate path building and code-signing checks over the committed test PKI, plus
 //! certificates generated with OpenSSL in a temporary directory for the failure cases.
 
-mod support_signer;
+mod common;
 
 use std::path::Path;
 use std::time::{Duration, SystemTime};
@@ -9,12 +9,12 @@ use std::time::{Duration, SystemTime};
 use authsign::verify::chain::{
     build_chain, find_certificate, find_certificate_by_key_id, ChainError, MAX_CHAIN_DEPTH,
 };
+use common::{openssl_in, pki_dir, pki_text, require_tool};
 use der::{Decode, DecodePem, Encode};
-use support_signer::{have_openssl, openssl, pki, read};
 use x509_cert::Certificate;
 
 fn cert(name: &str) -> Certificate {
-    Certificate::from_pem(read(name).as_bytes()).unwrap()
+    Certificate::from_pem(pki_text(name).as_bytes()).unwrap()
 }
 
 fn cert_at(path: &Path) -> Certificate {
@@ -192,9 +192,9 @@ fn issue(d: &Path, name: &str, ca: (&str, &str), ext: &str, key_alg: &[&str]) {
     args.extend_from_slice(key_alg);
     let key = format!("{name}.key");
     args.extend_from_slice(&["-out", &key]);
-    openssl(d, &args);
+    openssl_in(d, &args);
     let csr = format!("{name}.csr");
-    openssl(
+    openssl_in(
         d,
         &[
             "req",
@@ -209,7 +209,7 @@ fn issue(d: &Path, name: &str, ca: (&str, &str), ext: &str, key_alg: &[&str]) {
     );
     let extfile = format!("{name}.ext");
     std::fs::write(d.join(&extfile), ext).unwrap();
-    openssl(
+    openssl_in(
         d,
         &[
             "x509",
@@ -238,12 +238,12 @@ const CA_EXT: &str = "basicConstraints=critical,CA:true\nkeyUsage=critical,keyCe
 
 #[test]
 fn leaf_used_as_issuer_is_not_ca() {
-    if !have_openssl("leaf_used_as_issuer_is_not_ca") {
+    if !require_tool("openssl") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let p = pki();
+    let p = pki_dir();
     let (lc, lk) = (p.join("leaf-rsa.pem"), p.join("leaf-rsa.key"));
     issue(
         d,
@@ -272,12 +272,12 @@ fn leaf_used_as_issuer_is_not_ca() {
 
 #[test]
 fn leaf_without_code_signing_eku() {
-    if !have_openssl("leaf_without_code_signing_eku") {
+    if !require_tool("openssl") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let p = pki();
+    let p = pki_dir();
     let (ic, ik) = (p.join("intermediate.pem"), p.join("intermediate.key"));
     let ca = (ic.to_str().unwrap(), ik.to_str().unwrap());
     issue(
@@ -323,7 +323,7 @@ fn leaf_without_code_signing_eku() {
 
 #[test]
 fn ecdsa_chains_and_depth_limit() {
-    if !have_openssl("ecdsa_chains_and_depth_limit") {
+    if !require_tool("openssl") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -334,7 +334,7 @@ fn ecdsa_chains_and_depth_limit() {
     args.extend_from_slice(&["-subj", "/CN=ca0", "-days", "3650", "-out", "ca0.pem"]);
     args.extend_from_slice(&["-addext", "basicConstraints=critical,CA:true"]);
     args.extend_from_slice(&["-addext", "keyUsage=critical,keyCertSign"]);
-    openssl(d, &args);
+    openssl_in(d, &args);
     let levels = MAX_CHAIN_DEPTH;
     for i in 1..levels {
         let (c, k) = (format!("ca{}.pem", i - 1), format!("ca{}.key", i - 1));
@@ -382,12 +382,12 @@ fn ecdsa_chains_and_depth_limit() {
 
 #[test]
 fn path_length_constraint() {
-    if !have_openssl("path_length_constraint") {
+    if !require_tool("openssl") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    openssl(
+    openssl_in(
         d,
         &[
             "req",

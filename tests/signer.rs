@@ -1,13 +1,13 @@
 //! LocalSigner: key loading in every encoding, key/certificate matching, robustness against
 //! bad PEM, and signatures checked byte for byte (RSA) or by verification (ECDSA) with OpenSSL.
 
-mod support_signer;
+mod common;
 
 use authsign::error::{CryptoError, Error};
 use authsign::signer::{LocalSigner, SignatureAlgorithm, Signer};
 use authsign::verify::crypto::{verify_signed_digest, SignatureError};
 use authsign::DigestAlgorithm;
-use support_signer::{have_openssl, openssl, openssl_ok, pki, read};
+use common::{openssl_in, openssl_ok, pki, pki_dir, pki_text, require_tool};
 
 /// (key file, certificate file, algorithm, key bits, certificates in the chain file)
 const KEYS: &[(&str, &str, SignatureAlgorithm, usize, usize)] = &[
@@ -77,7 +77,7 @@ const KEYS: &[(&str, &str, SignatureAlgorithm, usize, usize)] = &[
 ];
 
 fn signer(key: &str, cert: &str) -> LocalSigner {
-    LocalSigner::from_pem(&read(key), &read(cert)).unwrap_or_else(|e| panic!("{key}: {e}"))
+    LocalSigner::from_pem(&pki_text(key), &pki_text(cert)).unwrap_or_else(|e| panic!("{key}: {e}"))
 }
 
 #[test]
@@ -92,7 +92,7 @@ fn loads_every_key_in_every_encoding() {
 
 #[test]
 fn from_files_keeps_certificate_order() {
-    let dir = pki();
+    let dir = pki_dir();
     let s = LocalSigner::from_files(
         dir.join("leaf-rsa.key"),
         &[
@@ -121,12 +121,12 @@ fn from_files_keeps_certificate_order() {
 fn text_around_pem_blocks_is_ignored() {
     let chain = format!(
         "Bag Attributes\n    localKeyID: 01\nsubject=CN = x\n{}\nsome comment\n{}",
-        read("leaf-p256.pem"),
-        read("intermediate.pem")
+        pki_text("leaf-p256.pem"),
+        pki_text("intermediate.pem")
     );
     let key = format!(
         "-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n{}",
-        read("leaf-p256.sec1.key")
+        pki_text("leaf-p256.sec1.key")
     );
     let s = LocalSigner::from_pem(&key, &chain).unwrap();
     assert_eq!(s.certificates().len(), 2);
@@ -144,7 +144,7 @@ fn mismatched_key_and_certificate() {
         // The right certificate, but not first.
         ("intermediate.key", "leaf-rsa-chain.pem"),
     ] {
-        let err = LocalSigner::from_pem(&read(key), &read(cert)).unwrap_err();
+        let err = LocalSigner::from_pem(&pki_text(key), &pki_text(cert)).unwrap_err();
         assert!(
             matches!(err, Error::Crypto(CryptoError::KeyCertificateMismatch)),
             "{key} + {cert}: {err:?}"
@@ -154,8 +154,8 @@ fn mismatched_key_and_certificate() {
 
 #[test]
 fn garbage_pem_is_an_error_not_a_panic() {
-    let cert = read("leaf-rsa.pem");
-    let key = read("leaf-rsa.key");
+    let cert = pki_text("leaf-rsa.pem");
+    let key = pki_text("leaf-rsa.key");
     let bad_keys = [
         String::new(),
         "garbage".to_string(),
@@ -195,8 +195,8 @@ fn garbage_pem_is_an_error_not_a_panic() {
 fn mutated_keys_never_panic() {
     use der::pem::{self, LineEnding};
     for &(key, cert, ..) in KEYS {
-        let cert = read(cert);
-        let key_text = read(key);
+        let cert = pki_text(cert);
+        let key_text = pki_text(key);
         let (label, der) = pem::decode_vec(key_text.as_bytes()).unwrap();
         let label = label.to_string();
         // About 120 positions per key keeps this fast in debug builds (RSA keys are validated).
@@ -218,20 +218,20 @@ fn mutated_keys_never_panic() {
 
 #[test]
 fn encrypted_and_small_keys_are_refused_clearly() {
-    if !have_openssl("encrypted_and_small_keys_are_refused_clearly") {
+    if !require_tool("openssl") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let src = pki().join("leaf-rsa.key");
+    let src = pki("leaf-rsa.key");
     let src = src.to_str().unwrap();
-    openssl(
+    openssl_in(
         d,
         &[
             "pkey", "-in", src, "-aes256", "-passout", "pass:x", "-out", "enc8.key",
         ],
     );
-    openssl(
+    openssl_in(
         d,
         &[
             "rsa",
@@ -247,12 +247,12 @@ fn encrypted_and_small_keys_are_refused_clearly() {
     );
     for f in ["enc8.key", "enc1.key"] {
         let k = std::fs::read_to_string(d.join(f)).unwrap();
-        let err = LocalSigner::from_pem(&k, &read("leaf-rsa.pem")).unwrap_err();
+        let err = LocalSigner::from_pem(&k, &pki_text("leaf-rsa.pem")).unwrap_err();
         assert!(matches!(err, Error::Unsupported(_)), "{f}: {err:?}");
         assert!(err.to_string().contains("encrypted"), "{f}: {err}");
     }
 
-    openssl(
+    openssl_in(
         d,
         &[
             "genpkey",
@@ -264,7 +264,7 @@ fn encrypted_and_small_keys_are_refused_clearly() {
             "small.key",
         ],
     );
-    openssl(
+    openssl_in(
         d,
         &[
             "req",
@@ -282,9 +282,9 @@ fn encrypted_and_small_keys_are_refused_clearly() {
     assert!(err.to_string().contains("1024 bits is too small"), "{err}");
 
     // Ed25519: named as unsupported.
-    openssl(d, &["genpkey", "-algorithm", "ED25519", "-out", "ed.key"]);
+    openssl_in(d, &["genpkey", "-algorithm", "ED25519", "-out", "ed.key"]);
     let k = std::fs::read_to_string(d.join("ed.key")).unwrap();
-    let err = LocalSigner::from_pem(&k, &read("leaf-rsa.pem")).unwrap_err();
+    let err = LocalSigner::from_pem(&k, &pki_text("leaf-rsa.pem")).unwrap_err();
     assert!(err.to_string().contains("1.3.101.112"), "{err}");
 }
 
@@ -332,7 +332,7 @@ fn write(dir: &std::path::Path, name: &str, data: &[u8]) -> String {
 
 #[test]
 fn rsa_signatures_match_openssl_byte_for_byte() {
-    if !have_openssl("rsa_signatures_match_openssl_byte_for_byte") {
+    if !require_tool("openssl") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -344,8 +344,8 @@ fn rsa_signatures_match_openssl_byte_for_byte() {
         ("leaf-rsa4096.key", "leaf-rsa4096.pem"),
     ] {
         let s = signer(key, cert);
-        let key_path = pki().join(key);
-        let cert_path = pki().join(cert);
+        let key_path = pki(key);
+        let cert_path = pki(cert);
         for alg in DigestAlgorithm::ALL {
             let data = format!("data signed with {key} and {alg}");
             let digest = alg.digest(data.as_bytes());
@@ -354,7 +354,7 @@ fn rsa_signatures_match_openssl_byte_for_byte() {
             write(d, "sig.bin", &sig);
             write(d, "data.bin", data.as_bytes());
             let md = format!("digest:{}", alg.name());
-            let theirs = openssl(
+            let theirs = openssl_in(
                 d,
                 &[
                     "pkeyutl",
@@ -371,7 +371,7 @@ fn rsa_signatures_match_openssl_byte_for_byte() {
                 sig, theirs,
                 "{key} {alg}: differs from openssl pkeyutl -sign"
             );
-            openssl(
+            openssl_in(
                 d,
                 &[
                     "pkeyutl",
@@ -388,7 +388,7 @@ fn rsa_signatures_match_openssl_byte_for_byte() {
                 ],
             );
             // And as a signature over the data itself.
-            openssl(
+            openssl_in(
                 d,
                 &[
                     "x509",
@@ -400,7 +400,7 @@ fn rsa_signatures_match_openssl_byte_for_byte() {
                     "pub.pem",
                 ],
             );
-            openssl(
+            openssl_in(
                 d,
                 &[
                     "dgst",
@@ -418,7 +418,7 @@ fn rsa_signatures_match_openssl_byte_for_byte() {
 
 #[test]
 fn ecdsa_signatures_verify_with_openssl() {
-    if !have_openssl("ecdsa_signatures_verify_with_openssl") {
+    if !require_tool("openssl") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -429,8 +429,8 @@ fn ecdsa_signatures_verify_with_openssl() {
         ("leaf-p384.key", "leaf-p384.pem"),
     ] {
         let s = signer(key, cert);
-        let cert_path = pki().join(cert);
-        openssl(
+        let cert_path = pki(cert);
+        openssl_in(
             d,
             &[
                 "x509",
@@ -450,7 +450,7 @@ fn ecdsa_signatures_verify_with_openssl() {
             write(d, "sig.bin", &sig);
             write(d, "data.bin", data.as_bytes());
             let md = format!("digest:{}", alg.name());
-            openssl(
+            openssl_in(
                 d,
                 &[
                     "pkeyutl",
@@ -466,7 +466,7 @@ fn ecdsa_signatures_verify_with_openssl() {
                     "sig.bin",
                 ],
             );
-            openssl(
+            openssl_in(
                 d,
                 &[
                     "dgst",
@@ -498,7 +498,7 @@ fn ecdsa_signatures_verify_with_openssl() {
 
 #[test]
 fn openssl_ecdsa_signatures_verify_with_our_verifier() {
-    if !have_openssl("openssl_ecdsa_signatures_verify_with_our_verifier") {
+    if !require_tool("openssl") {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -515,13 +515,13 @@ fn openssl_ecdsa_signatures_verify_with_our_verifier() {
         for alg in DigestAlgorithm::ALL {
             let digest = alg.digest(b"openssl signs this");
             write(d, "digest.bin", &digest);
-            let sig = openssl(
+            let sig = openssl_in(
                 d,
                 &[
                     "pkeyutl",
                     "-sign",
                     "-inkey",
-                    pki().join(key).to_str().unwrap(),
+                    pki(key).to_str().unwrap(),
                     "-pkeyopt",
                     &format!("digest:{}", alg.name()),
                     "-in",

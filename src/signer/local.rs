@@ -17,6 +17,7 @@ use signature::hazmat::PrehashSigner;
 use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::Certificate;
 
+use crate::certs::{certificates_from_pem_text, pem_blocks};
 use crate::digest::DigestAlgorithm;
 use crate::error::{CryptoError, Error, Format, Result};
 use crate::signer::{SignatureAlgorithm, Signer};
@@ -75,78 +76,6 @@ impl Drop for Wipe {
         }
         std::hint::black_box(&mut self.0);
     }
-}
-
-/// One `-----BEGIN X----- ... -----END X-----` block of a PEM file.
-struct PemBlock<'a> {
-    label: &'a str,
-    text: &'a str,
-}
-
-/// Splits `input` into PEM blocks, ignoring text between them (OpenSSL "Bag Attributes",
-/// `subject=` lines, comments).
-fn pem_blocks(input: &str) -> Result<Vec<PemBlock<'_>>> {
-    const BEGIN: &str = "-----BEGIN ";
-    const DASHES: &str = "-----";
-    let mut blocks = Vec::new();
-    let mut pos = 0;
-    while let Some(found) = input.get(pos..).and_then(|rest| rest.find(BEGIN)) {
-        let start = pos + found;
-        let label_start = start + BEGIN.len();
-        let rest = input.get(label_start..).unwrap_or("");
-        let label_len = rest.find(DASHES).ok_or_else(|| {
-            Error::malformed(Format::Pem, start as u64, "unterminated BEGIN line")
-        })?;
-        let label = rest.get(..label_len).unwrap_or("");
-        if label.contains('\n') {
-            return Err(Error::malformed(
-                Format::Pem,
-                start as u64,
-                "unterminated BEGIN line",
-            ));
-        }
-        let end_marker = format!("-----END {label}-----");
-        let after_label = label_start + label_len + DASHES.len();
-        let end = input
-            .get(after_label..)
-            .and_then(|r| r.find(&end_marker))
-            .ok_or_else(|| {
-                Error::malformed(
-                    Format::Pem,
-                    start as u64,
-                    format!("no \"{end_marker}\" line for the {label} block"),
-                )
-            })?;
-        let stop = after_label + end + end_marker.len();
-        blocks.push(PemBlock {
-            label,
-            text: input.get(start..stop).unwrap_or(""),
-        });
-        pos = stop;
-    }
-    Ok(blocks)
-}
-
-/// Reads every `CERTIFICATE` block of `pem`, in order. Other blocks are ignored.
-pub fn certificates_from_pem(pem: &str) -> Result<Vec<Certificate>> {
-    let mut out = Vec::new();
-    for (i, block) in pem_blocks(pem)?.into_iter().enumerate() {
-        if block.label != "CERTIFICATE" {
-            continue;
-        }
-        let (_, der) = der::pem::decode_vec(block.text.as_bytes())
-            .map_err(|e| Error::malformed(Format::Pem, 0, format!("PEM block {}: {e}", i + 1)))?;
-        let cert = Certificate::from_der(&der).map_err(|e| {
-            let offset = e.position().map(u32::from).unwrap_or(0);
-            Error::malformed(
-                Format::Certificate,
-                u64::from(offset),
-                format!("certificate {} in PEM: {e}", out.len() + 1),
-            )
-        })?;
-        out.push(cert);
-    }
-    Ok(out)
 }
 
 fn key_err(what: impl Into<String>) -> Error {
@@ -358,7 +287,7 @@ impl LocalSigner {
     /// A signer from a PEM private key and a PEM certificate chain (one or more `CERTIFICATE`
     /// blocks, leaf first; other blocks and text between blocks are ignored).
     pub fn from_pem(key_pem: &str, chain_pem: &str) -> Result<Self> {
-        let certificates = certificates_from_pem(chain_pem)?;
+        let certificates = certificates_from_pem_text(chain_pem)?;
         if certificates.is_empty() {
             return Err(Error::malformed(
                 Format::Pem,
@@ -381,7 +310,7 @@ impl LocalSigner {
         let mut certificates = Vec::new();
         for path in chain_paths {
             let text = std::fs::read_to_string(path.as_ref())?;
-            let certs = certificates_from_pem(&text)?;
+            let certs = certificates_from_pem_text(&text)?;
             if certs.is_empty() {
                 return Err(Error::malformed(
                     Format::Pem,

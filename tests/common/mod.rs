@@ -232,3 +232,39 @@ impl TempDir {
         self.0.path()
     }
 }
+
+/// The test PKI folder.
+pub fn pki_dir() -> PathBuf {
+    fixture("pki")
+}
+
+/// Contents of a text file of the test PKI.
+pub fn pki_text(name: &str) -> String {
+    std::fs::read_to_string(pki(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// Run openssl with `args` in `dir`; panics with its stderr unless it succeeds. Returns stdout.
+pub fn openssl_in(dir: &Path, args: &[&str]) -> Vec<u8> {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(
+        out.status.success(),
+        "openssl {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Run openssl with `args` in `dir` and say whether it succeeded.
+pub fn openssl_ok(dir: &Path, args: &[&str]) -> bool {
+    Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
