@@ -2,6 +2,7 @@
 //! building and parsing. This module knows DER and nothing of files or keys.
 
 pub mod attributes;
+pub mod edit;
 pub mod oids;
 pub mod signed_data;
 pub mod spc;
