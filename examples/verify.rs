@@ -46,37 +46,29 @@ fn load_anchors(paths: &[PathBuf]) -> Result<Vec<x509_cert::Certificate>, String
     Ok(out)
 }
 
+/// The JSON object for one file: the library's serialized report plus, per signature, the
+/// derived `digest_ok` and `valid` flags the CLI contract promises.
 fn report_json(file: &Path, report: &Report) -> Value {
-    let sigs: Vec<Value> = report
+    let signatures: Vec<Value> = report
         .signatures
         .iter()
         .map(|s| {
-            let (kind, parent, entry) = match s.kind {
-                SignatureKind::Primary { entry } => ("primary", None, Some(entry)),
-                SignatureKind::Nested { parent } => ("nested", Some(parent), None),
-                _ => ("other", None, None),
-            };
-            json!({
-                "index": s.index,
-                "kind": kind,
-                "certificate_entry": entry,
-                "nested_in": parent,
-                "digest_algorithm": s.digest_algorithm.map(|a| a.name()),
-                "signed_digest": hex::encode(&s.signed_digest),
-                "computed_digest": hex::encode(&s.computed_digest),
-                "digest_ok": s.digest_ok(),
-                "signing_time": s.signing_time,
-                "signer": s.signer_subject,
-                "issuer": s.signer_issuer,
-                "serial": s.signer_serial,
-                "chain": s.chain,
-                "timestamp": Value::Null,
-                "valid": s.is_valid(),
-                "errors": s.problems.iter().map(|p| json!({"code": p.code(), "message": p.to_string()})).collect::<Vec<_>>(),
-            })
+            let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
+            if let Value::Object(map) = &mut v {
+                map.insert("digest_ok".into(), json!(s.digest_ok()));
+                map.insert("valid".into(), json!(s.is_valid()));
+                map.entry("timestamp").or_insert(Value::Null);
+            }
+            v
         })
         .collect();
-    json!({"file": file.display().to_string(), "valid": report.is_valid(), "signatures": sigs})
+    json!({
+        "file": file.display().to_string(),
+        "valid": report.is_valid(),
+        "signatures": signatures,
+        "file_errors": report.file_problems,
+        "revocation": "not checked",
+    })
 }
 
 fn print_human(file: &Path, report: &Report) {
@@ -88,6 +80,9 @@ fn print_human(file: &Path, report: &Report) {
     println!("{}: {verdict}", file.display());
     if report.signatures.is_empty() {
         println!("  not signed");
+    }
+    for p in &report.file_problems {
+        println!("  error [{}]: {p}", p.code());
     }
     for s in &report.signatures {
         let kind = match s.kind {
@@ -114,6 +109,17 @@ fn print_human(file: &Path, report: &Report) {
         }
         if !s.chain.is_empty() {
             println!("    chain: {}", s.chain.join(" <- "));
+        }
+        if let Some(ph) = &s.page_hashes {
+            let status = if ph.first_mismatch.is_none() {
+                "all match"
+            } else {
+                "MISMATCH"
+            };
+            println!(
+                "    page hashes: {} pages ({}), {status}",
+                ph.pages, ph.algorithm
+            );
         }
         for p in &s.problems {
             println!("    error [{}]: {p}", p.code());

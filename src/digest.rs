@@ -181,6 +181,14 @@ impl MultiDigest {
     }
 }
 
+/// Serialized as its name (`"sha256"`).
+#[cfg(feature = "serde")]
+impl serde::Serialize for DigestAlgorithm {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

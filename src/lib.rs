@@ -48,7 +48,9 @@ pub use cms::Profile;
 pub use digest::DigestAlgorithm;
 pub use error::{Error, Format, Result};
 pub use input::{FileInput, Input};
-pub use sign::{prepare, sign, sign_file, PendingSignature, SignOptions};
+pub use sign::{
+    nest, prepare, prepare_all, sign, sign_file, sign_nested, PendingSignature, SignOptions,
+};
 pub use signer::{SignatureAlgorithm, Signer};
 pub use subject::{open, Subject, SubjectOptions};
 

@@ -13,8 +13,29 @@ use crate::input::Input;
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct SubjectOptions {
-    /// PE only: include page hashes (not implemented yet; an error if set).
+    /// PE only: include page hashes (SHA-1 pages with a SHA-1 file digest, else SHA-256).
     pub page_hashes: bool,
+}
+
+/// What [`Subject::check_indirect_data`] found beyond the file digest.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubjectCheck {
+    /// PE page hashes: `None` when the signature has none; else whether every page matched.
+    pub page_hashes: Option<PageHashCheck>,
+}
+
+/// The outcome of checking a page-hash table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub struct PageHashCheck {
+    /// Algorithm of the table.
+    pub algorithm: DigestAlgorithm,
+    /// Number of pages in the signed table (excluding the end entry).
+    pub pages: usize,
+    /// File offset of the first page whose hash differs, if any.
+    pub first_mismatch: Option<u64>,
 }
 
 /// One signable file, parsed just enough to know where its signature lives.
@@ -28,6 +49,30 @@ pub trait Subject {
 
     /// DER of the SpcIndirectDataContent that a signature over this file must carry.
     fn indirect_data(&self, alg: DigestAlgorithm, opts: &SubjectOptions) -> Result<Vec<u8>>;
+
+    /// [`Subject::indirect_data`] for each algorithm in `algs`, in that order. Subjects that can
+    /// digest several algorithms in one pass over the file override this (dual signing).
+    fn indirect_data_all(
+        &self,
+        algs: &[DigestAlgorithm],
+        opts: &SubjectOptions,
+    ) -> Result<Vec<Vec<u8>>> {
+        algs.iter().map(|a| self.indirect_data(*a, opts)).collect()
+    }
+
+    /// Format-specific checks of the signed data for `signature` (a parsed SpcIndirectDataContent
+    /// whose file digest already matched): for PE, the page hashes. Returns what was checked,
+    /// or problems found.
+    fn check_indirect_data(&self, data: &crate::cms::IndirectData) -> Result<SubjectCheck> {
+        let _ = data;
+        Ok(SubjectCheck::default())
+    }
+
+    /// Problems with how the signature is stored in the file that Windows rejects (for PE:
+    /// data after the certificate table, non-zero padding in an entry), as messages.
+    fn storage_problems(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
 
     /// Every embedded PKCS#7 signature (DER), in file order. PE files can hold several
     /// certificate-table entries; other formats hold at most one.

@@ -55,6 +55,9 @@ pub struct AttributeOptions {
     pub url: Option<String>,
     /// signingTime; with [`Profile::Osslsigncode`] the current time is used when absent.
     pub signing_time: Option<SystemTime>,
+    /// sequenceNumber: set for a nested signature to its 1-based position among the nested
+    /// signatures, as signtool and osslsigncode write it.
+    pub sequence_number: Option<u32>,
 }
 
 fn attribute(oid: &const_oid::ObjectIdentifier, value: &[u8]) -> Vec<u8> {
@@ -150,6 +153,9 @@ pub fn signed_attributes(
         (None, Profile::Osslsigncode) => Some(SystemTime::now()),
         (None, Profile::Signtool) => None,
     };
+    if let Some(n) = opts.sequence_number {
+        attrs.push(attribute(&oids::SEQUENCE_NUMBER, &tlv::small_uint(n)));
+    }
     if let Some(t) = signing_time {
         // Whole seconds, as both tools write.
         let secs = t

@@ -246,6 +246,14 @@ pub fn replace_nested_signature(
     })
 }
 
+/// `pkcs7` without any nested signature.
+pub fn strip_nested_signatures(pkcs7: &[u8]) -> Result<Vec<u8>> {
+    edit_unsigned(pkcs7, &[], |attrs| {
+        attrs.retain(|(oid, _)| *oid != oids::SPC_NESTED_SIGNATURE);
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

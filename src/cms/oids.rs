@@ -44,3 +44,9 @@ pub const ECDSA_WITH_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
 pub const ECDSA_WITH_SHA384: Oid = Oid::new_unwrap("1.2.840.10045.4.3.3");
 /// ecdsa-with-SHA512.
 pub const ECDSA_WITH_SHA512: Oid = Oid::new_unwrap("1.2.840.10045.4.3.4");
+/// SPC_PE_IMAGE_PAGE_HASHES_V1: SHA-1 page-hash table.
+pub const SPC_PE_IMAGE_PAGE_HASHES_V1: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.2.3.1");
+/// SPC_PE_IMAGE_PAGE_HASHES_V2: SHA-256 page-hash table.
+pub const SPC_PE_IMAGE_PAGE_HASHES_V2: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.2.3.2");
+/// PKCS#9 sequenceNumber: the position of a nested signature (signtool /as, osslsigncode -nest).
+pub const SEQUENCE_NUMBER: Oid = Oid::new_unwrap("1.2.840.113549.1.9.25.4");

@@ -44,8 +44,13 @@ pub fn spc_link_file(name: &str) -> Vec<u8> {
 /// SpcPeImageData as signtool and osslsigncode write it: flags with the includeResources bit
 /// (`03 02 07 80`) and the "<<<Obsolete>>>" file link.
 pub fn pe_image_data() -> Vec<u8> {
+    pe_image_data_with_link(&spc_link_file(OBSOLETE))
+}
+
+/// SpcPeImageData with the includeResources flag and `link` (an encoded SpcLink) as its file.
+pub fn pe_image_data_with_link(link: &[u8]) -> Vec<u8> {
     let flags = [tag::BIT_STRING, 0x02, 0x07, 0x80];
-    tlv::sequence(&[&flags, &tlv::tlv(tag::context(0), &spc_link_file(OBSOLETE))])
+    tlv::sequence(&[&flags, &tlv::tlv(tag::context(0), link)])
 }
 
 /// DER SpcIndirectDataContent with data `{ data_type, data_value }` and the file digest.
@@ -63,6 +68,16 @@ pub fn indirect_data(
 
 /// DER of the SpcIndirectDataContent for a PE image whose Authenticode digest is `digest`.
 pub fn pe_indirect_data(alg: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>> {
+    pe_indirect_data_with_link(alg, digest, &spc_link_file(OBSOLETE))
+}
+
+/// DER of the SpcIndirectDataContent for a PE image, with `link` (an encoded SpcLink: the
+/// obsolete file link, or a page-hash moniker) in its SpcPeImageData.
+pub fn pe_indirect_data_with_link(
+    alg: DigestAlgorithm,
+    digest: &[u8],
+    link: &[u8],
+) -> Result<Vec<u8>> {
     if digest.len() != alg.output_size() {
         return Err(Error::Unsupported(format!(
             "a {alg} digest is {} bytes, got {}",
@@ -72,7 +87,7 @@ pub fn pe_indirect_data(alg: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>> 
     }
     Ok(indirect_data(
         &oids::SPC_PE_IMAGE_DATA,
-        &pe_image_data(),
+        &pe_image_data_with_link(link),
         alg,
         digest,
     ))

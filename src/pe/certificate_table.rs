@@ -183,6 +183,22 @@ fn tlv_end(data: &[u8], pos: usize, depth: usize) -> std::result::Result<usize, 
 /// the matching end-of-contents octets. Anything but zeros after it is malformed. `offset` is
 /// the file offset of `data`, for errors.
 pub fn trim_pkcs7(data: &[u8], offset: u64) -> Result<&[u8]> {
+    let (der, padding) = split_pkcs7(data, offset)?;
+    if padding.iter().any(|&b| b != 0) {
+        return Err(malformed(
+            offset,
+            format!(
+                "{} bytes after the PKCS#7 in a certificate table entry are not zero padding",
+                padding.len()
+            ),
+        ));
+    }
+    Ok(der)
+}
+
+/// The PKCS#7 inside `data` and the bytes after it (which should be zero padding, and which
+/// Windows rejects otherwise when the CVE-2013-3900 padding check is on).
+pub fn split_pkcs7(data: &[u8], offset: u64) -> Result<(&[u8], &[u8])> {
     let bad = |what: String| malformed(offset, what);
     let tag = *data
         .first()
@@ -194,15 +210,7 @@ pub fn trim_pkcs7(data: &[u8], offset: u64) -> Result<&[u8]> {
     }
     let end = tlv_end(data, 0, 0).map_err(|e| bad(format!("PKCS#7 in certificate table: {e}")))?;
     match (data.get(..end), data.get(end..)) {
-        (Some(der), Some(padding)) => {
-            if padding.iter().any(|&b| b != 0) {
-                return Err(bad(format!(
-                    "{} bytes after the PKCS#7 in a certificate table entry are not zero padding",
-                    padding.len()
-                )));
-            }
-            Ok(der)
-        }
+        (Some(der), Some(padding)) => Ok((der, padding)),
         _ => Err(bad(format!(
             "PKCS#7 length {end} exceeds the certificate table entry ({} bytes)",
             data.len()

@@ -65,6 +65,8 @@ pub struct PeHeaders {
     pub file_len: u64,
     /// File offset of the NT signature (`e_lfanew`).
     pub nt_offset: u64,
+    /// COFF `Machine` (0x14c i386, 0x8664 x64, 0xaa64 ARM64, 0x200 IA64, ...).
+    pub machine: u16,
     /// Whether the optional header is PE32+ (magic 0x20b) rather than PE32 (0x10b).
     pub pe32_plus: bool,
     /// File offset of the optional header's `CheckSum` field (4 bytes).
@@ -144,6 +146,7 @@ impl PeHeaders {
                 "not a PE file: no \"PE\\0\\0\" signature at e_lfanew (an MS-DOS executable?)",
             ));
         }
+        let machine = u16_at(&nt, 4).ok_or_else(|| malformed(nt_offset, "short"))?;
         let number_of_sections = u16_at(&nt, 6).ok_or_else(|| malformed(nt_offset, "short"))?;
         let size_of_optional_header =
             u16_at(&nt, 20).ok_or_else(|| malformed(nt_offset, "short"))?;
@@ -281,16 +284,6 @@ impl PeHeaders {
                         ),
                     ));
                 }
-                if end != file_len {
-                    return Err(malformed(
-                        cert_dir_offset,
-                        format!(
-                            "certificate table ({size} bytes at {offset:#x}) is not at the end \
-                             of the file ({file_len:#x}): {} bytes follow it",
-                            file_len - end
-                        ),
-                    ));
-                }
                 Some(CertificateTableLocation { offset, size })
             }
         };
@@ -298,6 +291,7 @@ impl PeHeaders {
         Ok(Self {
             file_len,
             nt_offset,
+            machine,
             pe32_plus,
             checksum_offset,
             checksum,
@@ -309,6 +303,13 @@ impl PeHeaders {
             sections,
             cert_table,
         })
+    }
+
+    /// Bytes after the end of the certificate table (0 when it is the last thing in the file,
+    /// as it must be). Such bytes are covered by no signature.
+    pub fn trailing_bytes(&self) -> u64 {
+        self.cert_table
+            .map_or(0, |t| self.file_len.saturating_sub(t.offset + t.size))
     }
 
     /// End of the signable image: the start of the certificate table, or the end of the file.

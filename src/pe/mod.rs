@@ -13,13 +13,14 @@
 pub mod certificate_table;
 pub mod checksum;
 pub mod header;
+pub mod page_hashes;
 
 use std::io::Write;
 
 use crate::digest::{DigestAlgorithm, MultiDigest};
 use crate::error::{Error, Format, Result};
 use crate::input::{copy_range, for_each_chunk, hash_range, read_vec, Input};
-use crate::subject::{Subject, SubjectOptions};
+use crate::subject::{PageHashCheck, Subject, SubjectCheck, SubjectOptions};
 
 pub use certificate_table::WinCertificate;
 use certificate_table::{align8, MAX_TABLE_SIZE};
@@ -84,6 +85,23 @@ impl<'a> PeSubject<'a> {
             "certificate table",
         )?;
         certificate_table::parse_entries(&bytes, table.offset)
+    }
+
+    /// Writing drops everything from the certificate table on; refuse when that would also
+    /// drop data after it, which the user should look at first.
+    fn refuse_trailing_data(&self) -> Result<()> {
+        let trailing = self.headers.trailing_bytes();
+        if trailing > 0 {
+            return Err(Error::malformed(
+                Format::Pe,
+                self.headers.file_len - trailing,
+                format!(
+                    "{trailing} bytes follow the certificate table; they would be lost \
+                     (re-sign the unsigned file instead)"
+                ),
+            ));
+        }
+        Ok(())
     }
 
     /// The checksum the file's `CheckSum` field should hold, computed over the file as it is.
@@ -187,29 +205,99 @@ impl Subject for PeSubject<'_> {
     }
 
     fn indirect_data(&self, alg: DigestAlgorithm, opts: &SubjectOptions) -> Result<Vec<u8>> {
-        if opts.page_hashes {
-            return Err(Error::Unsupported(
-                "PE page hashes are not implemented yet".into(),
-            ));
-        }
-        let digest = self
-            .digest(&[alg])?
+        self.indirect_data_all(&[alg], opts)?
             .pop()
-            .ok_or_else(|| Error::Unsupported("no digest computed".into()))?;
-        crate::cms::spc::pe_indirect_data(alg, &digest)
+            .ok_or_else(|| Error::Unsupported("no digest computed".into()))
     }
 
-    /// The PKCS#7 of every `WIN_CERT_TYPE_PKCS_SIGNED_DATA` entry, without its zero padding;
-    /// entries of other types are skipped.
+    /// One pass over the file for every algorithm; page hashes (when asked) take a second
+    /// pass over the headers and sections, once per page-hash algorithm needed.
+    fn indirect_data_all(
+        &self,
+        algs: &[DigestAlgorithm],
+        opts: &SubjectOptions,
+    ) -> Result<Vec<Vec<u8>>> {
+        let digests = self.digest(algs)?;
+        let mut tables: Vec<(DigestAlgorithm, Vec<u8>)> = Vec::new();
+        algs.iter()
+            .zip(digests)
+            .map(|(alg, digest)| {
+                if !opts.page_hashes {
+                    return crate::cms::spc::pe_indirect_data(*alg, &digest);
+                }
+                let ph = page_hashes::page_hash_algorithm(*alg);
+                let link = match tables.iter().find(|(a, _)| *a == ph) {
+                    Some((_, t)) => page_hashes::spc_link(t, ph),
+                    None => {
+                        let t = page_hashes::compute(self.input, &self.headers, ph)?;
+                        let link = page_hashes::spc_link(&t, ph);
+                        tables.push((ph, t));
+                        link
+                    }
+                };
+                crate::cms::spc::pe_indirect_data_with_link(*alg, &digest, &link)
+            })
+            .collect()
+    }
+
+    fn check_indirect_data(&self, data: &crate::cms::IndirectData) -> Result<SubjectCheck> {
+        let Some(value) = &data.data_value else {
+            return Ok(SubjectCheck::default());
+        };
+        let Some((alg, signed)) = page_hashes::from_pe_image_data(value)? else {
+            return Ok(SubjectCheck::default());
+        };
+        let computed = page_hashes::compute(self.input, &self.headers, alg)?;
+        let entry = 4 + alg.output_size();
+        Ok(SubjectCheck {
+            page_hashes: Some(PageHashCheck {
+                algorithm: alg,
+                pages: (signed.len() / entry).saturating_sub(1),
+                first_mismatch: page_hashes::first_difference(&signed, &computed, alg),
+            }),
+        })
+    }
+
+    /// The PKCS#7 of every `WIN_CERT_TYPE_PKCS_SIGNED_DATA` entry, without the bytes after
+    /// it (see [`Subject::storage_problems`] for non-zero ones); entries of other types are
+    /// skipped.
     fn signatures(&self) -> Result<Vec<Vec<u8>>> {
         self.certificate_entries()?
             .into_iter()
             .filter(WinCertificate::is_pkcs_signed_data)
             .map(|e| {
                 let data_offset = e.offset.saturating_add(8);
-                certificate_table::trim_pkcs7(&e.data, data_offset).map(<[u8]>::to_vec)
+                certificate_table::split_pkcs7(&e.data, data_offset).map(|(der, _)| der.to_vec())
             })
             .collect()
+    }
+
+    /// Data after the certificate table, and non-zero bytes after a PKCS#7 in its entry: both
+    /// are outside every signature, and Windows rejects such files (the second with the
+    /// CVE-2013-3900 padding check that Microsoft recommends turning on).
+    fn storage_problems(&self) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        let trailing = self.headers.trailing_bytes();
+        if trailing > 0 {
+            problems.push(format!(
+                "{trailing} bytes follow the certificate table: they are not covered by the signature"
+            ));
+        }
+        let entries = self.certificate_entries()?;
+        for (i, e) in entries.iter().enumerate() {
+            if !e.is_pkcs_signed_data() {
+                continue;
+            }
+            let (_, padding) = certificate_table::split_pkcs7(&e.data, e.offset.saturating_add(8))?;
+            let nonzero = padding.iter().filter(|b| **b != 0).count();
+            if nonzero > 0 {
+                problems.push(format!(
+                    "certificate table entry {i}: {nonzero} non-zero bytes after the PKCS#7 \
+                     (extra data hidden in the signature: CVE-2013-3900)"
+                ));
+            }
+        }
+        Ok(problems)
     }
 
     /// Writes the image without its old certificate table, padded with zeros to a multiple of
@@ -217,6 +305,7 @@ impl Subject for PeSubject<'_> {
     /// `dwLength` and the directory `Size` both count that padding), with the directory entry
     /// and `CheckSum` updated: byte for byte what osslsigncode writes.
     fn with_signature(&self, pkcs7: &[u8], out: &mut dyn Write) -> Result<()> {
+        self.refuse_trailing_data()?;
         let end = self.headers.image_end();
         let table_offset = align8(end)
             .and_then(|o| u32::try_from(o).ok())
@@ -242,6 +331,7 @@ impl Subject for PeSubject<'_> {
     /// An unsigned file is copied unchanged (osslsigncode refuses it with "No signature
     /// found"; removing nothing is not an error here).
     fn without_signature(&self, out: &mut dyn Write) -> Result<()> {
+        self.refuse_trailing_data()?;
         if !self.is_signed() {
             copy_range(self.input, 0, self.headers.file_len, out)?;
             out.flush()?;

@@ -37,3 +37,29 @@ pub trait Signer {
 pub mod local;
 #[cfg(feature = "local-keys")]
 pub use local::LocalSigner;
+
+impl SignatureAlgorithm {
+    /// The scheme a key must sign with to match `certificate`'s public key.
+    pub fn for_certificate(certificate: &Certificate) -> Result<Self> {
+        use crate::verify::crypto::{public_key_scheme, Scheme, SECP256R1, SECP384R1};
+        let spki = certificate.tbs_certificate().subject_public_key_info();
+        match public_key_scheme(spki)? {
+            Scheme::RsaPkcs1v15 => Ok(Self::RsaPkcs1v15),
+            Scheme::Ecdsa => {
+                let curve = spki
+                    .algorithm
+                    .parameters
+                    .as_ref()
+                    .and_then(|p| p.decode_as::<const_oid::ObjectIdentifier>().ok());
+                match curve {
+                    Some(c) if c == SECP256R1 => Ok(Self::EcdsaP256),
+                    Some(c) if c == SECP384R1 => Ok(Self::EcdsaP384),
+                    other => Err(crate::error::CryptoError::UnsupportedAlgorithm(format!(
+                        "EC curve {other:?} (P-256 and P-384 are supported)"
+                    ))
+                    .into()),
+                }
+            }
+        }
+    }
+}

@@ -91,13 +91,22 @@ impl Verifier {
         let signatures = parsed
             .into_iter()
             .enumerate()
-            .map(|(index, p)| self.check(index, p, &digest_of))
+            .map(|(index, p)| self.check(subject, index, p, &digest_of))
             .collect();
-        Ok(Report { signatures })
+        let file_problems = subject
+            .storage_problems()?
+            .into_iter()
+            .map(Problem::Storage)
+            .collect();
+        Ok(Report {
+            signatures,
+            file_problems,
+        })
     }
 
     fn check(
         &self,
+        subject: &dyn Subject,
         index: usize,
         p: Parsed,
         digest_of: &dyn Fn(DigestAlgorithm) -> Vec<u8>,
@@ -119,6 +128,15 @@ impl Verifier {
                 signed: hex::encode(&r.signed_digest),
                 computed: hex::encode(&r.computed_digest),
             });
+        }
+        match subject.check_indirect_data(&sd.indirect_data) {
+            Ok(check) => {
+                if let Some(offset) = check.page_hashes.as_ref().and_then(|p| p.first_mismatch) {
+                    r.problems.push(Problem::PageHashMismatch { offset });
+                }
+                r.page_hashes = check.page_hashes;
+            }
+            Err(e) => r.problems.push(Problem::Malformed(e.to_string())),
         }
         let [si] = sd.signer_infos.as_slice() else {
             r.problems.push(Problem::Malformed(format!(

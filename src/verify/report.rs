@@ -6,6 +6,8 @@ use crate::digest::DigestAlgorithm;
 
 /// Where a signature was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", serde(tag = "kind", rename_all = "snake_case"))]
 #[non_exhaustive]
 pub enum SignatureKind {
     /// A signature embedded in the file itself (for PE: certificate-table entry `entry`).
@@ -47,6 +49,13 @@ pub enum Problem {
     BadSignature(String),
     /// The certificate chain does not lead to a trusted anchor or breaks a rule.
     Chain(String),
+    /// A page hash does not match the page at this file offset.
+    PageHashMismatch {
+        /// File offset of the first page that differs.
+        offset: u64,
+    },
+    /// The signature is stored in a way Windows rejects (data after it, hidden bytes).
+    Storage(String),
 }
 
 impl Problem {
@@ -62,6 +71,8 @@ impl Problem {
             Problem::SignerNotFound => "signer-not-found",
             Problem::BadSignature(_) => "bad-signature",
             Problem::Chain(_) => "chain",
+            Problem::PageHashMismatch { .. } => "page-hash-mismatch",
+            Problem::Storage(_) => "storage",
         }
     }
 }
@@ -87,23 +98,34 @@ impl fmt::Display for Problem {
             Problem::SignerNotFound => f.write_str("signer certificate not found in the signature"),
             Problem::BadSignature(s) => write!(f, "signature does not verify: {s}"),
             Problem::Chain(s) => write!(f, "certificate chain: {s}"),
+            Problem::PageHashMismatch { offset } => {
+                write!(
+                    f,
+                    "page hash mismatch for the page at file offset {offset:#x}"
+                )
+            }
+            Problem::Storage(s) => write!(f, "{s}"),
         }
     }
 }
 
 /// What was found for one signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct SignatureReport {
     /// Position in [`Report::signatures`] (0 = the primary signature).
     pub index: usize,
     /// Where the signature was found.
+    #[cfg_attr(feature = "serde", serde(flatten))]
     pub kind: SignatureKind,
     /// The file digest algorithm of the signature.
     pub digest_algorithm: Option<DigestAlgorithm>,
     /// The file digest in the signature.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "hex_string"))]
     pub signed_digest: Vec<u8>,
     /// The file digest computed over the file.
+    #[cfg_attr(feature = "serde", serde(serialize_with = "hex_string"))]
     pub computed_digest: Vec<u8>,
     /// The signingTime attribute as written (UTCTime or GeneralizedTime text), if any.
     pub signing_time: Option<String>,
@@ -115,7 +137,10 @@ pub struct SignatureReport {
     pub signer_serial: Option<String>,
     /// Subjects of the verified chain, leaf first, ending at the anchor.
     pub chain: Vec<String>,
+    /// Page hashes: `None` when the signature has none.
+    pub page_hashes: Option<crate::subject::PageHashCheck>,
     /// Everything wrong with the signature; empty when it is valid.
+    #[cfg_attr(feature = "serde", serde(rename = "errors"))]
     pub problems: Vec<Problem>,
 }
 
@@ -132,6 +157,7 @@ impl SignatureReport {
             signer_issuer: None,
             signer_serial: None,
             chain: Vec::new(),
+            page_hashes: None,
             problems: Vec::new(),
         }
     }
@@ -149,15 +175,38 @@ impl SignatureReport {
 
 /// The verdict on a file: every signature found and what is wrong with each.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct Report {
     /// Every signature, primary ones and nested ones, in the order found.
     pub signatures: Vec<SignatureReport>,
+    /// Problems with the file as a whole (how the signatures are stored in it).
+    pub file_problems: Vec<Problem>,
 }
 
 impl Report {
-    /// Valid when the file has at least one signature and every signature is valid.
+    /// Valid when the file has at least one signature, every signature is valid and the file
+    /// has no storage problem. Revocation is not checked (no network is used).
     pub fn is_valid(&self) -> bool {
-        !self.signatures.is_empty() && self.signatures.iter().all(SignatureReport::is_valid)
+        !self.signatures.is_empty()
+            && self.file_problems.is_empty()
+            && self.signatures.iter().all(SignatureReport::is_valid)
+    }
+}
+
+#[cfg(feature = "serde")]
+fn hex_string<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&hex::encode(bytes))
+}
+
+/// Serialized as `{"code": "...", "message": "..."}`.
+#[cfg(feature = "serde")]
+impl serde::Serialize for Problem {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("Problem", 2)?;
+        st.serialize_field("code", self.code())?;
+        st.serialize_field("message", &self.to_string())?;
+        st.end()
     }
 }

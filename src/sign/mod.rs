@@ -5,11 +5,14 @@
 //! holding the digest to sign; [`PendingSignature::finish`] completes it with the signature
 //! value. [`sign`] does both with a [`Signer`].
 
+#[cfg(feature = "serde")]
+mod state;
+
 use std::io::Write;
 use std::path::Path;
 use std::time::SystemTime;
 
-use der::Encode;
+use der::{Decode, Encode};
 use x509_cert::Certificate;
 
 use crate::cms::attributes::{self, AttributeOptions, Profile};
@@ -38,6 +41,12 @@ pub struct SignOptions {
     pub signing_time: Option<SystemTime>,
     /// Format-specific options.
     pub subject: SubjectOptions,
+    /// Further digest algorithms, each signed as a nested signature of the primary one, in this
+    /// order (dual signing, like signtool `/as`): one pass over the file computes them all.
+    pub nested_digests: Vec<DigestAlgorithm>,
+    /// Set by [`sign_nested`]: the signature being made will be nested after this many nested
+    /// signatures already in the file (it numbers them with the sequenceNumber attribute).
+    pub nested_after: Option<usize>,
 }
 
 impl SignOptions {
@@ -47,6 +56,7 @@ impl SignOptions {
             description: self.description.clone(),
             url: self.url.clone(),
             signing_time: self.signing_time,
+            sequence_number: None,
         }
     }
 }
@@ -100,14 +110,37 @@ impl PendingSignature {
         &self.indirect_data
     }
 
+    /// The signature scheme of the key that must sign.
+    pub fn scheme(&self) -> SignatureAlgorithm {
+        self.scheme
+    }
+
     /// Complete the SignedData with `signature` (RSA PKCS#1 v1.5 bytes or DER ECDSA) and
-    /// return the DER PKCS#7 ContentInfo.
+    /// return the DER PKCS#7 ContentInfo. The signature is checked against the signer
+    /// certificate's public key first: a signature made with the wrong key, over the wrong
+    /// digest, or damaged on its way back from a signing server is refused.
     pub fn finish(&self, signature: &[u8]) -> Result<Vec<u8>> {
         if signature.is_empty() {
             return Err(Error::Signer(
                 "the signer returned an empty signature".into(),
             ));
         }
+        let leaf = self
+            .certificates
+            .first()
+            .and_then(|c| Certificate::from_der(c).ok())
+            .ok_or_else(|| Error::Crypto(CryptoError::Key("no signer certificate".into())))?;
+        crate::verify::crypto::verify_signed_digest(
+            leaf.tbs_certificate().subject_public_key_info(),
+            self.digest_algorithm,
+            &self.digest,
+            signature,
+        )
+        .map_err(|e| {
+            Error::Signer(format!(
+                "the signature does not verify with the signer certificate's key: {e}"
+            ))
+        })?;
         signed_data::build(&SignedDataParts {
             indirect_data: &self.indirect_data,
             digest_algorithm: self.digest_algorithm,
@@ -129,13 +162,31 @@ fn der_of(value: &impl Encode, what: &str) -> Result<Vec<u8>> {
 }
 
 /// Build everything up to the signature value for `subject`, signed by the leaf of
-/// `certificates` (leaf first) with a key of type `scheme`.
+/// `certificates` (leaf first) with a key of type `scheme`, for `opts.digest` (nested digests
+/// are ignored here: see [`prepare_all`]).
 pub fn prepare(
     subject: &dyn Subject,
     certificates: &[Certificate],
     scheme: SignatureAlgorithm,
     opts: &SignOptions,
 ) -> Result<PendingSignature> {
+    let single = SignOptions {
+        nested_digests: Vec::new(),
+        ..opts.clone()
+    };
+    prepare_all(subject, certificates, scheme, &single)?
+        .pop()
+        .ok_or_else(|| Error::Unsupported("nothing to sign".into()))
+}
+
+/// [`prepare`] for the primary digest and every nested digest of `opts`, in that order,
+/// digesting the file once for all of them.
+pub fn prepare_all(
+    subject: &dyn Subject,
+    certificates: &[Certificate],
+    scheme: SignatureAlgorithm,
+    opts: &SignOptions,
+) -> Result<Vec<PendingSignature>> {
     let leaf = certificates
         .first()
         .ok_or_else(|| Error::Crypto(CryptoError::Key("no signer certificate given".into())))?;
@@ -145,27 +196,83 @@ pub fn prepare(
         .iter()
         .map(|c| der_of(c, "certificate"))
         .collect::<Result<Vec<_>>>()?;
-    let indirect_data = subject.indirect_data(opts.digest, &opts.subject)?;
-    let signed_attributes =
-        attributes::signed_attributes(&indirect_data, opts.digest, &opts.attribute_options())?;
-    let digest = opts.digest.digest(&signed_attributes);
-    Ok(PendingSignature {
-        digest_algorithm: opts.digest,
-        scheme,
-        indirect_data,
-        signed_attributes,
-        certificates,
-        issuer,
-        serial,
-        digest,
-    })
+    let mut algs = vec![opts.digest];
+    algs.extend(opts.nested_digests.iter().copied());
+    subject
+        .indirect_data_all(&algs, &opts.subject)?
+        .into_iter()
+        .zip(algs)
+        .enumerate()
+        .map(|(i, (indirect_data, alg))| {
+            let mut attribute_options = opts.attribute_options();
+            // Nested signatures are numbered after those already there.
+            attribute_options.sequence_number = match (i, opts.nested_after) {
+                (0, None) => None,
+                (i, Some(existing)) => u32::try_from(existing + i + 1).ok(),
+                (i, None) => u32::try_from(i).ok(),
+            };
+            let signed_attributes =
+                attributes::signed_attributes(&indirect_data, alg, &attribute_options)?;
+            Ok(PendingSignature {
+                digest_algorithm: alg,
+                scheme,
+                digest: alg.digest(&signed_attributes),
+                indirect_data,
+                signed_attributes,
+                certificates: certificates.clone(),
+                issuer: issuer.clone(),
+                serial: serial.clone(),
+            })
+        })
+        .collect()
 }
 
-/// Sign `subject` with `signer` and return the DER PKCS#7 signature (not yet embedded).
+/// Sign `subject` with `signer` and return the DER PKCS#7 signature (not yet embedded). With
+/// nested digests in `opts`, the result is the primary signature with the others nested in it.
 pub fn sign(subject: &dyn Subject, signer: &dyn Signer, opts: &SignOptions) -> Result<Vec<u8>> {
-    let pending = prepare(subject, signer.certificates(), signer.algorithm(), opts)?;
-    let signature = signer.sign_digest(pending.digest_algorithm(), pending.digest())?;
-    pending.finish(&signature)
+    let pending = prepare_all(subject, signer.certificates(), signer.algorithm(), opts)?;
+    let mut signed = pending.iter().map(|p| {
+        let signature = signer.sign_digest(p.digest_algorithm(), p.digest())?;
+        p.finish(&signature)
+    });
+    let primary = signed
+        .next()
+        .ok_or_else(|| Error::Unsupported("nothing to sign".into()))??;
+    signed.try_fold(primary, |acc, nested| nest(&acc, &nested?))
+}
+
+/// Sign `subject` and nest the new signature(s) in `existing` (its current signature), after
+/// the nested signatures already there, numbering them as signtool `/as` does.
+pub fn sign_nested(
+    subject: &dyn Subject,
+    signer: &dyn Signer,
+    opts: &SignOptions,
+    existing: &[u8],
+) -> Result<Vec<u8>> {
+    let already = crate::cms::SignedData::parse(existing)?
+        .nested_signatures()
+        .len();
+    let opts = SignOptions {
+        nested_after: Some(already),
+        ..opts.clone()
+    };
+    let new = sign(subject, signer, &opts)?;
+    // `new` is the first new signature with any further ones nested in it; flatten them all
+    // into `existing`, in order.
+    let parsed = crate::cms::SignedData::parse(&new)?;
+    let first = crate::cms::edit::strip_nested_signatures(&new)?;
+    let mut out = nest(existing, &first)?;
+    for n in parsed.nested_signatures() {
+        out = nest(&out, &n)?;
+    }
+    Ok(out)
+}
+
+/// Add `nested` (a DER PKCS#7 signature) as a nested signature of `existing`, after the
+/// nested signatures it already has.
+pub fn nest(existing: &[u8], nested: &[u8]) -> Result<Vec<u8>> {
+    crate::cms::SignedData::parse(nested)?;
+    crate::cms::edit::add_nested_signature(existing, nested)
 }
 
 /// Write `path` through `write`, atomically: the data goes to a temporary file in the same
