@@ -43,6 +43,13 @@ fn both_microsoft_signatures_of_the_shim_are_listed_with_matching_digests() {
     assert_ne!(primaries[0].signer_issuer, primaries[1].signer_issuer);
 }
 
+/// fbx64-signed-by-sbsign.efi holds two WIN_CERTIFICATE entries, each a complete signature
+/// by the same jsign test certificate. osslsigncode 2.9 refuses the file ("Corrupted
+/// attribute certificate table") because it expects the table to hold exactly one entry;
+/// UEFI firmware and Windows walk every entry, each 8-byte aligned, and so do we. A correct
+/// verifier therefore reports two signatures with matching digests; the only problem without
+/// trust settings is the missing issuer (sbsign embedded only the leaf), and trusting that
+/// leaf makes both valid.
 #[test]
 fn sbsign_signatures_are_read_completely() {
     let data = std::fs::read(fixture("third-party/fbx64-signed-by-sbsign.efi")).unwrap();
