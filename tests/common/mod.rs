@@ -268,3 +268,86 @@ pub fn openssl_ok(dir: &Path, args: &[&str]) -> bool {
         .map(|o| o.status.success())
         .unwrap_or(false)
 }
+
+/// Issue a code-signing test leaf with openssl in `dir`, signed by the committed test
+/// intermediate: `extensions` is an OpenSSL extension section body, `start`/`end` are
+/// `YYYYMMDDHHMMSSZ`. Returns (key path, chain path: leaf then intermediate).
+pub fn issue_leaf(
+    dir: &Path,
+    name: &str,
+    extensions: &str,
+    start: &str,
+    end: &str,
+) -> (PathBuf, PathBuf) {
+    let cnf = dir.join(format!("{name}.cnf"));
+    std::fs::write(
+        &cnf,
+        format!(
+            "[ca]\ndefault_ca = t\n[t]\ndir = {d}\ndatabase = {d}/{name}.index\nnew_certs_dir = {d}\n\
+             serial = {d}/{name}.serial\ndefault_md = sha256\npolicy = any\nunique_subject = no\n\
+             [any]\ncommonName = supplied\n[ext]\n{extensions}\n",
+            d = dir.display()
+        ),
+    )
+    .unwrap();
+    std::fs::write(dir.join(format!("{name}.index")), "").unwrap();
+    std::fs::write(dir.join(format!("{name}.serial")), "4000\n").unwrap();
+    let key = dir.join(format!("{name}.key"));
+    let csr = dir.join(format!("{name}.csr"));
+    let pem = dir.join(format!("{name}.pem"));
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    openssl_in(
+        dir,
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            &s(&key),
+        ],
+    );
+    openssl_in(
+        dir,
+        &[
+            "req",
+            "-new",
+            "-key",
+            &s(&key),
+            "-subj",
+            &format!("/CN=authsign test {name}"),
+            "-out",
+            &s(&csr),
+        ],
+    );
+    openssl_in(
+        dir,
+        &[
+            "ca",
+            "-batch",
+            "-config",
+            &s(&cnf),
+            "-notext",
+            "-startdate",
+            start,
+            "-enddate",
+            end,
+            "-extensions",
+            "ext",
+            "-cert",
+            &s(&pki("intermediate.pem")),
+            "-keyfile",
+            &s(&pki("intermediate.key")),
+            "-in",
+            &s(&csr),
+            "-out",
+            &s(&pem),
+        ],
+    );
+    let chain = dir.join(format!("{name}-chain.pem"));
+    let mut text = std::fs::read(&pem).unwrap();
+    text.extend(std::fs::read(pki("intermediate.pem")).unwrap());
+    std::fs::write(&chain, text).unwrap();
+    (key, chain)
+}

@@ -5,6 +5,8 @@
 #   shimx64.efi.signed   Microsoft-signed shim EFI (PE32+) from Debian trixie's shim-signed
 #                        package: two WIN_CERTIFICATE entries (signatures chaining to the 2011
 #                        and the 2023 Microsoft UEFI CAs), each with an RFC 3161 timestamp.
+#   msvc/*.dll           Microsoft-signed DLLs (primary + nested SHA-256 signatures, RFC 3161
+#                        timestamps) from the msvc-runtime wheel on PyPI (pinned version).
 #
 # Uses a private apt configuration in a temporary folder (the system's sources and lists are
 # not touched; packages are checked against the system's Debian archive keyring). Needs
@@ -32,4 +34,22 @@ if [ ! -s "$here/shimx64.efi.signed" ]; then
     cp "$found" "$here/shimx64.efi.signed.tmp"
     mv "$here/shimx64.efi.signed.tmp" "$here/shimx64.efi.signed"
     echo "fetched $(basename "$tmp"/shim-signed_*.deb) -> tests/data/shimx64.efi.signed"
+fi
+
+msvc_version=14.44.35112
+if [ ! -s "$here/msvc/vcruntime140.dll" ]; then
+    tmp2="$(mktemp -d)"
+    python3 -m pip download --quiet --no-deps --only-binary=:all: --platform win_amd64 \
+        --python-version 3.11 -d "$tmp2" "msvc-runtime==$msvc_version"
+    mkdir -p "$here/msvc"
+    python3 - "$tmp2" "$here/msvc" <<'PY'
+import glob, sys, zipfile
+wheel = zipfile.ZipFile(glob.glob(sys.argv[1] + "/*.whl")[0])
+for name in ("vcruntime140.dll", "vcruntime140_1.dll", "msvcp140.dll"):
+    member = next(n for n in wheel.namelist() if n.endswith("/Scripts/" + name))
+    with open(sys.argv[2] + "/" + name, "wb") as out:
+        out.write(wheel.read(member))
+PY
+    rm -rf "$tmp2"
+    echo "fetched msvc-runtime $msvc_version DLLs -> tests/data/msvc/"
 fi
