@@ -30,7 +30,7 @@ use super::tlv::{self, tag, Reader};
 use crate::digest::DigestAlgorithm;
 use crate::error::{Error, Format, Result};
 
-/// The link signtool writes in SpcPeImageData: the file "<<<Obsolete>>>".
+/// The link signtool writes in SpcPeImageData: the file `"<<<Obsolete>>>"`.
 pub const OBSOLETE: &str = "<<<Obsolete>>>";
 
 /// SpcLink `file` choice with a Unicode SpcString: `[2] EXPLICIT { [0] IMPLICIT BMPString }`.
@@ -42,7 +42,7 @@ pub fn spc_link_file(name: &str) -> Vec<u8> {
 }
 
 /// SpcPeImageData as signtool and osslsigncode write it: flags with the includeResources bit
-/// (`03 02 07 80`) and the "<<<Obsolete>>>" file link.
+/// (`03 02 07 80`) and the `"<<<Obsolete>>>"` file link.
 pub fn pe_image_data() -> Vec<u8> {
     pe_image_data_with_link(&spc_link_file(OBSOLETE))
 }

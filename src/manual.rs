@@ -1,0 +1,12 @@
+//! The authsign manual: how Authenticode works for each format, what parity with signtool and
+//! osslsigncode means and how it is tested, and where authsign deliberately differs from other
+//! tools. This module holds documentation only.
+
+#[doc = include_str!("../docs/authenticode.md")]
+pub mod authenticode {}
+
+#[doc = include_str!("../docs/parity.md")]
+pub mod parity {}
+
+#[doc = include_str!("../docs/quirks.md")]
+pub mod quirks {}
