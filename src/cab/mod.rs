@@ -93,6 +93,13 @@ fn moved(value: u32, shift: i64, what: &str) -> Result<u32> {
         .ok_or_else(|| Error::Unsupported(format!("{what} {value:#x} cannot move by {shift}")))
 }
 
+/// The little-endian u32 at `at` in `buf`, or 0 if `buf` is too short.
+fn get_u32(buf: &[u8], at: usize) -> u32 {
+    buf.get(at..at.saturating_add(4))
+        .and_then(|b| <[u8; 4]>::try_from(b).ok())
+        .map_or(0, u32::from_le_bytes)
+}
+
 fn put_u32(buf: &mut [u8], at: usize, v: u32) {
     if let Some(b) = buf.get_mut(at..at + 4) {
         b.copy_from_slice(&v.to_le_bytes());
@@ -207,7 +214,9 @@ impl<'a> CabSubject<'a> {
                 let ab_at = prefix.len();
                 prefix.extend_from_slice(ab);
                 if let (Some(cb1), Some(cb2)) = (ab.get(0..2), ab.get(2..4)) {
-                    let cb1_len = usize::from(u16::from_le_bytes([cb1[0], cb1[1]]));
+                    let cb1_len = usize::from(u16::from_le_bytes(
+                        <[u8; 2]>::try_from(cb1).unwrap_or_default(),
+                    ));
                     hashed_reserve.extend_from_slice(cb1);
                     hashed_reserve.extend_from_slice(ab.get(4..4 + cb1_len).unwrap_or_default());
                     if cb2 == SIGNATURE_RECORD_SIZE.to_le_bytes() {
@@ -233,7 +242,7 @@ impl<'a> CabSubject<'a> {
             .iter()
             .map(|f| {
                 let mut f = *f;
-                let start = u32::from_le_bytes([f[0], f[1], f[2], f[3]]);
+                let start = get_u32(&f, 0);
                 put_u32(&mut f, 0, moved(start, shift, "coffCabStart")?);
                 Ok(f)
             })
@@ -259,7 +268,7 @@ impl<'a> CabSubject<'a> {
         copy_range(
             self.input,
             h.folders_end,
-            u64::from(h.cb_cabinet) - h.folders_end,
+            u64::from(h.cb_cabinet).saturating_sub(h.folders_end),
             out,
         )?;
         for t in tail {
@@ -297,7 +306,7 @@ impl Subject for CabSubject<'_> {
         hash_range(
             self.input,
             h.folders_end,
-            u64::from(h.cb_cabinet) - h.folders_end,
+            u64::from(h.cb_cabinet).saturating_sub(h.folders_end),
             &mut md,
         )?;
         Ok(md.finalize())
@@ -352,16 +361,16 @@ impl Subject for CabSubject<'_> {
             .filter(|&l| l <= MAX_SIGNATURE_SIZE)
             .ok_or_else(|| Error::Unsupported("signature too large for a cabinet".into()))?;
         let plan = self.plan(&self.signed_reserve(sig_len)?)?;
-        let end = plan.prefix.get(8..12).map_or(0, |b| {
-            u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        });
+        let end = u64::from(get_u32(&plan.prefix, 8));
         if end + u64::from(sig_len) > u64::from(u32::MAX) {
             return Err(Error::Unsupported(
                 "signed cabinet would exceed 4 GiB".into(),
             ));
         }
         let zeros = [0u8; 8];
-        let pad = zeros.get(..padded - pkcs7.len()).unwrap_or_default();
+        let pad = zeros
+            .get(..padded.saturating_sub(pkcs7.len()))
+            .unwrap_or_default();
         self.write_plan(&plan, &[pkcs7, pad], out)
     }
 
