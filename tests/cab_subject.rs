@@ -397,6 +397,14 @@ fn signed_cabinets_are_byte_identical_to_osslsigncode() {
             // Re-embedding the same signature into the signed cabinet changes nothing.
             let sig = cab(&ours).signature().unwrap().unwrap();
             assert!(embed(&ours, &sig) == ours, "{name}: re-embed");
+            // Streaming from the file (positioned reads) writes the same bytes.
+            let file = authsign::FileInput::open(path).unwrap();
+            let mut streamed = Vec::new();
+            CabSubject::parse(&file)
+                .unwrap()
+                .with_signature(&sig, &mut streamed)
+                .unwrap();
+            assert!(streamed == ours, "{name}: streamed");
             assert_eq!(
                 sig,
                 osslsigncode_extract_signature(&write_tmp(dir.path(), "s.cab", &ours))
