@@ -80,7 +80,7 @@ pub fn pe_indirect_data(alg: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>> 
 
 /// DER of the SpcIndirectDataContent for a cabinet whose Authenticode digest is `digest`, as
 /// osslsigncode writes it: type SPC_CAB_DATA (1.3.6.1.4.1.311.2.1.25) with the SpcLink file
-/// "<<<Obsolete>>>" as value (`a2 1e 80 1c` + the name in UTF-16BE).
+/// `"<<<Obsolete>>>"` as value (`a2 1e 80 1c` + the name in UTF-16BE).
 pub fn cab_indirect_data(alg: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>> {
     if digest.len() != alg.output_size() {
         return Err(Error::Unsupported(format!(
