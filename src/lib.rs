@@ -32,6 +32,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod cab;
 mod certs;
 pub mod cms;
 pub mod digest;

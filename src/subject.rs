@@ -92,16 +92,20 @@ pub trait Subject {
 
 /// Recognise the format of `input` and open it as a [`Subject`].
 pub fn open<'a>(input: &'a dyn Input) -> Result<Box<dyn Subject + 'a>> {
-    let mut magic = [0u8; 2];
-    if input.len() < 2 || input.read_exact_at(0, &mut magic).is_err() {
+    let mut magic = [0u8; 4];
+    let n = input.len().min(4) as usize;
+    let got = magic.get_mut(..n).unwrap_or_default();
+    if n < 2 || input.read_exact_at(0, got).is_err() {
         return Err(Error::Unsupported(
             "file too short to be a PE, CAB or MSI file".into(),
         ));
     }
     match &magic {
-        b"MZ" => Ok(Box::new(crate::pe::PeSubject::parse(input)?)),
+        [b'M', b'Z', ..] => Ok(Box::new(crate::pe::PeSubject::parse(input)?)),
+        b"MSCF" => Ok(Box::new(crate::cab::CabSubject::parse(input)?)),
         _ => Err(Error::Unsupported(format!(
-            "unrecognised file format (starts with {:02x} {:02x}; expected a PE \"MZ\" header)",
+            "unrecognised file format (starts with {:02x} {:02x}; expected a PE \"MZ\" or a \
+             cabinet \"MSCF\" header)",
             magic[0], magic[1]
         ))),
     }

@@ -93,6 +93,25 @@ pub fn pe_indirect_data_with_link(
     ))
 }
 
+/// DER of the SpcIndirectDataContent for a cabinet whose Authenticode digest is `digest`, as
+/// osslsigncode writes it: type SPC_CAB_DATA (1.3.6.1.4.1.311.2.1.25) with the SpcLink file
+/// `"<<<Obsolete>>>"` as value (`a2 1e 80 1c` + the name in UTF-16BE).
+pub fn cab_indirect_data(alg: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>> {
+    if digest.len() != alg.output_size() {
+        return Err(Error::Unsupported(format!(
+            "a {alg} digest is {} bytes, got {}",
+            alg.output_size(),
+            digest.len()
+        )));
+    }
+    Ok(indirect_data(
+        &oids::SPC_CAB_DATA,
+        &spc_link_file(OBSOLETE),
+        alg,
+        digest,
+    ))
+}
+
 /// A parsed SpcIndirectDataContent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndirectData {
