@@ -3,6 +3,9 @@
 //! ```text
 //! cargo run --example sign -- --cert chain.pem --key key.pem app.exe -o app-signed.exe
 //! cargo run --example sign -- --remove app-signed.exe -o app.exe
+//! cargo run --features http --example sign -- --cert chain.pem --key key.pem \
+//!     --timestamp http://tsa.example/ --timestamp-digest sha256 app.exe
+//! cargo run --features http --example sign -- --timestamp-only --timestamp http://tsa.example/ app.exe
 //! ```
 //! Exit status: 0 on success, 2 on any error (one line on stderr).
 
@@ -12,6 +15,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use authsign::sign::{write_atomically, SignOptions};
 use authsign::signer::LocalSigner;
+use authsign::timestamp::{self, TimestampKind, Timestamper};
 use authsign::{DigestAlgorithm, FileInput, Profile};
 use clap::Parser;
 
@@ -54,6 +58,54 @@ struct Args {
     /// Embed this detached PKCS#7 signature (checked against the file first).
     #[arg(long, conflicts_with = "key")]
     attach: Option<PathBuf>,
+    /// RFC 3161 timestamp server (signtool /tr); repeat to give fallbacks, tried in order.
+    #[arg(long = "timestamp", value_name = "URL")]
+    timestamp: Vec<String>,
+    /// Digest of the RFC 3161 message imprint (signtool /td).
+    #[arg(long, default_value = "sha256")]
+    timestamp_digest: DigestAlgorithm,
+    /// Legacy Authenticode timestamp server (signtool /t); repeatable.
+    #[arg(
+        long = "legacy-timestamp",
+        value_name = "URL",
+        conflicts_with = "timestamp"
+    )]
+    legacy_timestamp: Vec<String>,
+    /// Timestamp the existing signatures (primary and nested) without re-signing
+    /// (signtool timestamp); needs --timestamp or --legacy-timestamp.
+    #[arg(long, conflicts_with_all = ["key", "remove", "attach", "detached"])]
+    timestamp_only: bool,
+    /// Retries per timestamp server after a transient failure.
+    #[arg(long, default_value_t = 2)]
+    timestamp_retries: u32,
+    /// Seconds allowed for one timestamp exchange.
+    #[arg(long, default_value_t = 30)]
+    timestamp_timeout: u64,
+}
+
+/// The timestamper and protocol the arguments ask for, if any.
+fn timestamper(args: &Args) -> authsign::Result<Option<(Box<dyn Timestamper>, TimestampKind)>> {
+    let (urls, kind) = if !args.timestamp.is_empty() {
+        (&args.timestamp, TimestampKind::Rfc3161)
+    } else if !args.legacy_timestamp.is_empty() {
+        (&args.legacy_timestamp, TimestampKind::Legacy)
+    } else {
+        return Ok(None);
+    };
+    #[cfg(feature = "http")]
+    {
+        let ts = authsign::timestamp::HttpTimestamper::new(urls.iter().cloned())
+            .with_timeout(Duration::from_secs(args.timestamp_timeout))
+            .with_retries(args.timestamp_retries, Duration::from_millis(500));
+        Ok(Some((Box::new(ts), kind)))
+    }
+    #[cfg(not(feature = "http"))]
+    {
+        let _ = (urls, kind);
+        Err(authsign::Error::Unsupported(
+            "timestamping needs the \"http\" feature (cargo run --features http ...)".into(),
+        ))
+    }
 }
 
 fn parse_time(s: &str) -> Result<SystemTime, String> {
@@ -82,6 +134,25 @@ fn run(args: &Args) -> authsign::Result<String> {
         return Ok(format!("attached {}: {}", sig.display(), output.display()));
     }
 
+    let ts = timestamper(args)?;
+    if args.timestamp_only {
+        let (ts, kind) = ts.ok_or_else(|| {
+            authsign::Error::Unsupported(
+                "--timestamp-only needs --timestamp URL or --legacy-timestamp URL".into(),
+            )
+        })?;
+        let signatures = subject.signatures()?;
+        let [pkcs7] = signatures.as_slice() else {
+            return Err(authsign::Error::Unsupported(format!(
+                "--timestamp-only needs exactly one embedded signature, found {}",
+                signatures.len()
+            )));
+        };
+        let stamped = timestamp::apply_to_all(pkcs7, ts.as_ref(), kind, args.timestamp_digest)?;
+        write_atomically(output, |out| subject.with_signature(&stamped, out))?;
+        return Ok(format!("timestamped ({kind}): {}", output.display()));
+    }
+
     let key = args
         .key
         .as_ref()
@@ -98,7 +169,10 @@ fn run(args: &Args) -> authsign::Result<String> {
     opts.signing_time = args.signing_time;
     opts.description.clone_from(&args.description);
     opts.url.clone_from(&args.url);
-    let pkcs7 = authsign::sign(subject.as_ref(), &signer, &opts)?;
+    let mut pkcs7 = authsign::sign(subject.as_ref(), &signer, &opts)?;
+    if let Some((ts, kind)) = &ts {
+        pkcs7 = timestamp::apply(&pkcs7, ts.as_ref(), *kind, args.timestamp_digest)?;
+    }
     if let Some(path) = &args.detached {
         write_atomically(path, |out| out.write_all(&pkcs7).map_err(Into::into))?;
         return Ok(format!("wrote detached signature: {}", path.display()));
