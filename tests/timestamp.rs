@@ -701,3 +701,40 @@ fn the_cli_timestamps_when_signing_and_already_signed_files() {
         d_sd.signer_infos[0].signature
     );
 }
+
+#[test]
+fn truncated_and_mutated_answers_never_panic() {
+    let (_, pkcs7) = sign_with("leaf-rsa");
+    let sig = SignedData::parse(&pkcs7).unwrap().signer_infos[0]
+        .signature
+        .clone();
+    let request = timestamp::rfc3161::TimestampRequest::new(DigestAlgorithm::Sha256, &sig).unwrap();
+    let good = FixedTimeTsa::new("20240101000000Z")
+        .timestamp(TimestampKind::Rfc3161, &request.to_der())
+        .unwrap();
+    let token = timestamp::rfc3161::check_response(&good, &request).unwrap();
+    for cut in 0..good.len() {
+        assert!(timestamp::rfc3161::check_response(&good[..cut], &request).is_err());
+    }
+    for i in (0..good.len()).step_by(7) {
+        let mut bad = good.clone();
+        bad[i] ^= 0x5a;
+        let _ = timestamp::rfc3161::check_response(&bad, &request);
+        let _ = timestamp::legacy::check_response(&bad, &sig);
+    }
+    for cut in 0..token.len() {
+        let r = timestamp::verify::verify_rfc3161_token(&token[..cut], &sig, &[], &root());
+        assert!(!r.is_valid());
+        let r = timestamp::verify::verify_counter_signature(&token[..cut], &sig, &[], &root());
+        assert!(!r.is_valid());
+    }
+    let r = timestamp::verify::verify_rfc3161_token(&token, &sig, &[], &root());
+    assert!(r.is_valid(), "{r:?}");
+    // The same token does not vouch for another signature.
+    let r = timestamp::verify::verify_rfc3161_token(&token, b"other", &[], &root());
+    assert!(
+        !r.imprint_ok
+            && r.problems
+                .contains(&timestamp::TimestampProblem::ImprintMismatch)
+    );
+}
