@@ -5,6 +5,9 @@
 //! cargo run --example sign -- --cert chain.pem --key key.pem app.exe -o app-signed.exe
 //! cargo run --example sign -- --cert chain.pem --key key.pem --digest sha1 --digest sha256 app.exe
 //! cargo run --example sign -- --remove app-signed.exe -o app.exe
+//! cargo run --features http --example sign -- --cert chain.pem --key key.pem \
+//!     --timestamp http://tsa.example/ --timestamp-digest sha256 app.exe
+//! cargo run --features http --example sign -- --timestamp-only --timestamp http://tsa.example/ app.exe
 //! ```
 //! Exit status: 0 on success, 2 on any error (one line on stderr).
 
@@ -14,6 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use authsign::sign::{check_signature_matches, write_atomically, SignOptions};
 use authsign::signer::LocalSigner;
+use authsign::timestamp::{self, TimestampKind, Timestamper};
 use authsign::{DigestAlgorithm, Error, FileInput, PendingSignature, Profile, Subject};
 use clap::Parser;
 
@@ -76,6 +80,54 @@ struct Args {
     /// The raw signature (RSA PKCS#1 v1.5 bytes or DER ECDSA) over the prepared digest.
     #[arg(long, value_name = "SIG.bin", requires = "finish")]
     signature: Option<PathBuf>,
+    /// RFC 3161 timestamp server (signtool /tr); repeat to give fallbacks, tried in order.
+    #[arg(long = "timestamp", value_name = "URL")]
+    timestamp: Vec<String>,
+    /// Digest of the RFC 3161 message imprint (signtool /td).
+    #[arg(long, default_value = "sha256")]
+    timestamp_digest: DigestAlgorithm,
+    /// Legacy Authenticode timestamp server (signtool /t); repeatable.
+    #[arg(
+        long = "legacy-timestamp",
+        value_name = "URL",
+        conflicts_with = "timestamp"
+    )]
+    legacy_timestamp: Vec<String>,
+    /// Timestamp the existing signatures (primary and nested) without re-signing
+    /// (signtool timestamp); needs --timestamp or --legacy-timestamp.
+    #[arg(long, conflicts_with_all = ["key", "remove", "attach", "detached"])]
+    timestamp_only: bool,
+    /// Retries per timestamp server after a transient failure.
+    #[arg(long, default_value_t = 2)]
+    timestamp_retries: u32,
+    /// Seconds allowed for one timestamp exchange.
+    #[arg(long, default_value_t = 30)]
+    timestamp_timeout: u64,
+}
+
+/// The timestamper and protocol the arguments ask for, if any.
+fn timestamper(args: &Args) -> authsign::Result<Option<(Box<dyn Timestamper>, TimestampKind)>> {
+    let (urls, kind) = if !args.timestamp.is_empty() {
+        (&args.timestamp, TimestampKind::Rfc3161)
+    } else if !args.legacy_timestamp.is_empty() {
+        (&args.legacy_timestamp, TimestampKind::Legacy)
+    } else {
+        return Ok(None);
+    };
+    #[cfg(feature = "http")]
+    {
+        let ts = authsign::timestamp::HttpTimestamper::new(urls.iter().cloned())
+            .with_timeout(Duration::from_secs(args.timestamp_timeout))
+            .with_retries(args.timestamp_retries, Duration::from_millis(500));
+        Ok(Some((Box::new(ts), kind)))
+    }
+    #[cfg(not(feature = "http"))]
+    {
+        let _ = (urls, kind);
+        Err(authsign::Error::Unsupported(
+            "timestamping needs the \"http\" feature (cargo run --features http ...)".into(),
+        ))
+    }
 }
 
 fn parse_time(s: &str) -> Result<SystemTime, String> {
@@ -154,6 +206,7 @@ fn run(args: &Args) -> authsign::Result<String> {
         return Ok(format!("attached {}: {}", sig.display(), output.display()));
     }
     let opts = options(args);
+    let ts = timestamper(args)?;
     if let Some(state) = &args.prepare {
         if !opts.nested_digests.is_empty() {
             return Err(Error::Unsupported("--prepare takes one --digest".into()));
@@ -177,15 +230,36 @@ fn run(args: &Args) -> authsign::Result<String> {
     }
     if let (Some(state), Some(sig)) = (&args.finish, &args.signature) {
         let pending = PendingSignature::from_json(&std::fs::read_to_string(state)?)?;
-        let pkcs7 = pending.finish(&std::fs::read(sig)?)?;
+        let mut pkcs7 = pending.finish(&std::fs::read(sig)?)?;
         // The file must still be the one that was prepared.
         check_signature_matches(subject.as_ref(), &pkcs7)?;
+        if let Some((ts, kind)) = &ts {
+            pkcs7 = timestamp::apply(&pkcs7, ts.as_ref(), *kind, args.timestamp_digest)?;
+        }
         embed(args, subject.as_ref(), &pkcs7, output)?;
         return Ok(format!(
             "signed ({}): {}",
             pending.digest_algorithm(),
             output.display()
         ));
+    }
+
+    if args.timestamp_only {
+        let (ts, kind) = ts.ok_or_else(|| {
+            authsign::Error::Unsupported(
+                "--timestamp-only needs --timestamp URL or --legacy-timestamp URL".into(),
+            )
+        })?;
+        let signatures = subject.signatures()?;
+        let [pkcs7] = signatures.as_slice() else {
+            return Err(authsign::Error::Unsupported(format!(
+                "--timestamp-only needs exactly one embedded signature, found {}",
+                signatures.len()
+            )));
+        };
+        let stamped = timestamp::apply_to_all(pkcs7, ts.as_ref(), kind, args.timestamp_digest)?;
+        write_atomically(output, |out| subject.with_signature(&stamped, out))?;
+        return Ok(format!("timestamped ({kind}): {}", output.display()));
     }
 
     let key = args
@@ -200,11 +274,22 @@ fn run(args: &Args) -> authsign::Result<String> {
         let existing = subject
             .signature()?
             .ok_or_else(|| Error::Unsupported("--nest: the file is not signed yet".into()))?;
-        let pkcs7 = authsign::sign_nested(subject.as_ref(), &signer, &opts, &existing)?;
+        let before = authsign::cms::SignedData::parse(&existing)?.nested_signatures().len();
+        let mut pkcs7 = authsign::sign_nested(subject.as_ref(), &signer, &opts, &existing)?;
+        if let Some((ts, kind)) = &ts {
+            let after = authsign::cms::SignedData::parse(&pkcs7)?.nested_signatures().len();
+            for index in before..after {
+                pkcs7 = timestamp::apply_to_nested(&pkcs7, index, ts.as_ref(), *kind, args.timestamp_digest)?;
+            }
+        }
         write_atomically(output, |out| subject.with_signature(&pkcs7, out))?;
         return Ok(format!("nested signature added: {}", output.display()));
     }
-    let pkcs7 = authsign::sign(subject.as_ref(), &signer, &opts)?;
+    let mut pkcs7 = authsign::sign(subject.as_ref(), &signer, &opts)?;
+    if let Some((ts, kind)) = &ts {
+        // The primary signature and, with several --digest, each nested one.
+        pkcs7 = timestamp::apply_to_all(&pkcs7, ts.as_ref(), *kind, args.timestamp_digest)?;
+    }
     if let Some(path) = &args.detached {
         write_atomically(path, |out| out.write_all(&pkcs7).map_err(Into::into))?;
         return Ok(format!("wrote detached signature: {}", path.display()));

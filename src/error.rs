@@ -84,6 +84,160 @@ pub enum VerifyError {
     Other(String),
 }
 
+/// Why a timestamp could not be obtained or attached. Every variant leaves the signature
+/// being timestamped unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TimestampError {
+    /// No timestamp server URL was configured.
+    #[error("no timestamp server URL given")]
+    NoUrl,
+    /// The server could not be reached or the exchange failed (connection, timeout, I/O).
+    #[error("timestamp server {url}: {reason}")]
+    Transport {
+        /// The server's URL.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The server answered with an HTTP status other than 200.
+    #[error("timestamp server {url} answered HTTP {status}{hint}")]
+    HttpStatus {
+        /// The server's URL.
+        url: String,
+        /// The HTTP status code.
+        status: u16,
+        /// Extra advice (may be empty), starting with a separator.
+        hint: String,
+    },
+    /// The answer had no body.
+    #[error("timestamp server {server} sent an empty answer")]
+    EmptyResponse {
+        /// The server's URL, or a description of the timestamper.
+        server: String,
+    },
+    /// The answer was larger than the accepted limit.
+    #[error("timestamp server {server} sent more than {limit} bytes")]
+    ResponseTooLarge {
+        /// The server's URL, or a description of the timestamper.
+        server: String,
+        /// The limit, in bytes.
+        limit: usize,
+    },
+    /// The answer is of the other timestamp protocol (RFC 3161 vs legacy Authenticode).
+    #[error("{}", wrong_protocol_message(.server, *.expected))]
+    WrongProtocol {
+        /// The server's URL, or a description of the timestamper.
+        server: String,
+        /// The protocol that was asked for.
+        expected: crate::timestamp::TimestampKind,
+    },
+    /// The answer could not be decoded.
+    #[error("malformed timestamp response: {0}")]
+    Malformed(String),
+    /// The TSA refused the request (PKIStatus other than granted / grantedWithMods).
+    #[error("the timestamp server refused the request: status {status} ({}){}{}", pki_status_name(*.status), text_suffix(.text), failure_suffix(.failure))]
+    Rejected {
+        /// The PKIStatus value.
+        status: u64,
+        /// The statusString texts, if any.
+        text: Vec<String>,
+        /// The names of the PKIFailureInfo bits that were set, if any.
+        failure: Vec<String>,
+    },
+    /// The token's nonce is not the one sent.
+    #[error("timestamp nonce mismatch: sent {sent}, received {received}")]
+    NonceMismatch {
+        /// The nonce sent (hex).
+        sent: String,
+        /// The nonce received (hex), or "none".
+        received: String,
+    },
+    /// The token's message imprint is not the digest of the signature value.
+    #[error("timestamp message imprint mismatch: expected {expected}, received {received}")]
+    ImprintMismatch {
+        /// Algorithm and hex digest expected.
+        expected: String,
+        /// Algorithm and hex digest received.
+        received: String,
+    },
+    /// The token's signer certificate is not in the response.
+    #[error("the timestamp token's signer certificate is missing from the response")]
+    SignerCertificateNotFound,
+    /// The token is signed by a certificate without the timeStamping extended key usage.
+    #[error("the timestamp is signed by {subject}, whose certificate lacks the timeStamping extended key usage (1.3.6.1.5.5.7.3.8)")]
+    NotTimestampingCertificate {
+        /// Subject of the signer certificate.
+        subject: String,
+    },
+    /// The token's signature (or its signed attributes) does not verify.
+    #[error("the timestamp token's signature does not verify: {0}")]
+    BadSignature(String),
+    /// The nested signature to timestamp does not exist.
+    #[error("no nested signature {index} (the signature has {count})")]
+    NoSuchNestedSignature {
+        /// The index asked for (0 = first nested signature).
+        index: usize,
+        /// How many nested signatures there are.
+        count: usize,
+    },
+    /// Every configured server failed; the errors in the order the servers were tried.
+    #[error("every timestamp server failed: {}", join_errors(.0))]
+    AllFailed(Vec<TimestampError>),
+}
+
+fn wrong_protocol_message(server: &str, expected: crate::timestamp::TimestampKind) -> String {
+    use crate::timestamp::TimestampKind;
+    match expected {
+        TimestampKind::Legacy => format!(
+            "timestamp server {server} answered with an RFC 3161 TimeStampResp to a legacy \
+             Authenticode request: this looks like an RFC 3161 server; use --timestamp \
+             (signtool /tr) instead of --legacy-timestamp (signtool /t)"
+        ),
+        TimestampKind::Rfc3161 => format!(
+            "timestamp server {server} answered with a legacy Authenticode (PKCS#7) response \
+             to an RFC 3161 request: this looks like a legacy Authenticode server; use \
+             --legacy-timestamp (signtool /t) instead of --timestamp (signtool /tr)"
+        ),
+    }
+}
+
+fn pki_status_name(status: u64) -> &'static str {
+    match status {
+        0 => "granted",
+        1 => "grantedWithMods",
+        2 => "rejection",
+        3 => "waiting",
+        4 => "revocationWarning",
+        5 => "revocationNotification",
+        _ => "unknown",
+    }
+}
+
+fn text_suffix(text: &[String]) -> String {
+    if text.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", text.join("; "))
+    }
+}
+
+fn failure_suffix(failure: &[String]) -> String {
+    if failure.is_empty() {
+        String::new()
+    } else {
+        format!(" [failure: {}]", failure.join(", "))
+    }
+}
+
+fn join_errors(errors: &[TimestampError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// Everything that can go wrong in this crate.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -103,6 +257,9 @@ pub enum Error {
     /// Verification failed.
     #[error(transparent)]
     Verify(#[from] VerifyError),
+    /// Timestamping failed.
+    #[error(transparent)]
+    Timestamp(#[from] TimestampError),
     /// Reading or writing a file failed.
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),

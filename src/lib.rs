@@ -43,6 +43,7 @@ pub mod pe;
 pub mod sign;
 pub mod signer;
 pub mod subject;
+pub mod timestamp;
 pub mod verify;
 
 pub use certs::certificates_from_pem;

@@ -3,6 +3,7 @@
 
 pub mod attributes;
 pub mod edit;
+pub mod generic;
 pub mod oids;
 pub mod signed_data;
 pub mod spc;

@@ -195,6 +195,12 @@ impl SignerInfo {
             .ok()
     }
 
+    /// Parse one DER (or BER) SignerInfo on its own, e.g. the value of a legacy Authenticode
+    /// counter-signature attribute (1.2.840.113549.1.9.6).
+    pub fn from_der(der: &[u8]) -> Result<Self> {
+        Self::parse(&tlv::parse_one(der, "SignerInfo")?.expect(tag::SEQUENCE, "SignerInfo")?)
+    }
+
     fn parse(t: &Tlv<'_>) -> Result<Self> {
         let mut r = t.children();
         let version = r.expect(tag::INTEGER, "SignerInfo version")?.small_uint()?;

@@ -27,6 +27,8 @@ pub const MAX_CHAIN_DEPTH: usize = 8;
 
 /// `id-kp-codeSigning` (1.3.6.1.5.5.7.3.3).
 pub const CODE_SIGNING_EKU: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3");
+/// `id-kp-timeStamping` (1.3.6.1.5.5.7.3.8): required on time-stamping authority certificates.
+pub const TIME_STAMPING_EKU: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
 /// `anyExtendedKeyUsage` (2.5.29.37.0): accepted on issuing CAs, not on the leaf.
 pub const ANY_EKU: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37.0");
 
@@ -95,6 +97,15 @@ pub enum ChainError {
     MissingCodeSigningEku {
         /// Subject of the certificate.
         subject: String,
+    },
+    /// A certificate of the path has an extended key usage extension without the usage the
+    /// path is built for (other than codeSigning, see [`ChainError::MissingCodeSigningEku`]).
+    #[error("{subject} is not valid for {usage} (extended key usage lacks it)")]
+    MissingExtendedKeyUsage {
+        /// Subject of the certificate.
+        subject: String,
+        /// The required usage, e.g. `1.3.6.1.5.5.7.3.8` (timeStamping).
+        usage: ObjectIdentifier,
     },
     /// The leaf has a key usage extension without digitalSignature.
     #[error("{subject} key usage does not allow digitalSignature")]
@@ -240,7 +251,13 @@ fn check_validity(cert: &Certificate, at: SystemTime, errors: &mut Vec<ChainErro
 
 /// Issuer checks: CA:true, keyCertSign if keyUsage is present, pathLenConstraint (with
 /// `below` non-self-issued intermediates under it), and EKU nesting.
-fn check_issuer(cert: &Certificate, below: usize, anchor: bool, errors: &mut Vec<ChainError>) {
+fn check_issuer(
+    cert: &Certificate,
+    below: usize,
+    anchor: bool,
+    usage: ObjectIdentifier,
+    errors: &mut Vec<ChainError>,
+) {
     let tbs = cert.tbs_certificate();
     let malformed = |what: &str| ChainError::Malformed {
         subject: subject(cert),
@@ -279,31 +296,33 @@ fn check_issuer(cert: &Certificate, below: usize, anchor: bool, errors: &mut Vec
         Err(_) => errors.push(malformed("keyUsage")),
     }
     match tbs.get_extension::<ExtendedKeyUsage>() {
-        Ok(Some((_, eku)))
-            if !eku
-                .0
-                .iter()
-                .any(|o| *o == CODE_SIGNING_EKU || *o == ANY_EKU) =>
-        {
-            errors.push(ChainError::MissingCodeSigningEku {
-                subject: subject(cert),
-            })
+        Ok(Some((_, eku))) if !eku.0.iter().any(|o| *o == usage || *o == ANY_EKU) => {
+            errors.push(missing_eku(cert, usage))
         }
         Ok(_) => {}
         Err(_) => errors.push(malformed("extendedKeyUsage")),
     }
 }
 
+fn missing_eku(cert: &Certificate, usage: ObjectIdentifier) -> ChainError {
+    if usage == CODE_SIGNING_EKU {
+        ChainError::MissingCodeSigningEku {
+            subject: subject(cert),
+        }
+    } else {
+        ChainError::MissingExtendedKeyUsage {
+            subject: subject(cert),
+            usage,
+        }
+    }
+}
+
 /// Leaf checks: codeSigning EKU when an EKU extension is present, digitalSignature when a
 /// keyUsage extension is present.
-fn check_leaf(cert: &Certificate, errors: &mut Vec<ChainError>) {
+fn check_leaf(cert: &Certificate, usage: ObjectIdentifier, errors: &mut Vec<ChainError>) {
     let tbs = cert.tbs_certificate();
     match tbs.get_extension::<ExtendedKeyUsage>() {
-        Ok(Some((_, eku))) if !eku.0.contains(&CODE_SIGNING_EKU) => {
-            errors.push(ChainError::MissingCodeSigningEku {
-                subject: subject(cert),
-            })
-        }
+        Ok(Some((_, eku))) if !eku.0.contains(&usage) => errors.push(missing_eku(cert, usage)),
         Ok(_) => {}
         Err(_) => errors.push(ChainError::Malformed {
             subject: subject(cert),
@@ -335,6 +354,21 @@ pub fn build_chain(
     pool: &[Certificate],
     anchors: &[Certificate],
     at: SystemTime,
+) -> Result<Vec<Certificate>, ChainErrors> {
+    build_chain_for_usage(leaf, pool, anchors, at, CODE_SIGNING_EKU)
+}
+
+/// [`build_chain`] for another extended key usage: the leaf must list `usage` when it has an
+/// EKU extension, and issuing CAs with an EKU extension must list it (or anyExtendedKeyUsage).
+/// Time-stamping authorities are checked with [`TIME_STAMPING_EKU`]. Note that, as for
+/// codeSigning, a leaf *without* any EKU extension passes here; callers that require the
+/// usage to be present (RFC 3161 does for TSAs) check that themselves.
+pub fn build_chain_for_usage(
+    leaf: &Certificate,
+    pool: &[Certificate],
+    anchors: &[Certificate],
+    at: SystemTime,
+    usage: ObjectIdentifier,
 ) -> Result<Vec<Certificate>, ChainErrors> {
     let mut errors = Vec::new();
     let mut path: Vec<Certificate> = vec![leaf.clone()];
@@ -399,9 +433,15 @@ pub fn build_chain(
     for (i, cert) in path.iter().enumerate() {
         check_validity(cert, at, &mut errors);
         if i == 0 {
-            check_leaf(cert, &mut errors);
+            check_leaf(cert, usage, &mut errors);
         } else {
-            check_issuer(cert, intermediates_below, trusted && i == last, &mut errors);
+            check_issuer(
+                cert,
+                intermediates_below,
+                trusted && i == last,
+                usage,
+                &mut errors,
+            );
             if !is_self_issued(cert) {
                 intermediates_below += 1;
             }
