@@ -232,6 +232,9 @@ fn find_slot(ctx: &Pkcs11, selector: &TokenSelector) -> Result<(Slot, String)> {
         let info = ctx
             .get_token_info(slot)
             .map_err(ck_err("reading token information"))?;
+        if !info.token_initialized() {
+            continue;
+        }
         let label = info.label().trim_end().to_string();
         let serial = info.serial_number().trim_end().to_string();
         let hit = match selector {
