@@ -53,7 +53,8 @@ struct Args {
     /// PKCS#12 file (.pfx/.p12) holding the key and its certificates (instead of --key/--cert).
     #[arg(long, conflicts_with = "key")]
     pfx: Option<PathBuf>,
-    /// Environment variable holding the PKCS#12 password.
+    /// Environment variable holding the PKCS#12 password (without it or --pfx-password-file,
+    /// the empty password is used).
     #[arg(long, requires = "pfx")]
     pfx_password_env: Option<String>,
     /// File whose first line is the PKCS#12 password.
