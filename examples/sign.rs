@@ -8,7 +8,12 @@
 //! cargo run --features http --example sign -- --cert chain.pem --key key.pem \
 //!     --timestamp http://tsa.example/ --timestamp-digest sha256 app.exe
 //! cargo run --features http --example sign -- --timestamp-only --timestamp http://tsa.example/ app.exe
+//! PFX_PASSWORD=... cargo run --example sign -- --pfx signer.pfx --pfx-password-env PFX_PASSWORD app.exe
+//! PIN=... cargo run --features pkcs11 --example sign -- --pkcs11-module /usr/lib/softhsm/libsofthsm2.so \
+//!     --pkcs11-token codesign --pkcs11-key release --pin-env PIN app.exe
 //! ```
+//! PINs and passwords are read from an environment variable or a file, never from the command
+//! line. With `--pkcs11-*`, `--cert` gives the chain for tokens that hold only the key.
 //! Exit status: 0 on success, 2 on any error (one line on stderr).
 
 use std::path::{Path, PathBuf};
@@ -16,7 +21,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use authsign::sign::{check_signature_matches, write_atomically, SignOptions};
-use authsign::signer::LocalSigner;
+use authsign::signer::{LocalSigner, Secret, Signer};
 use authsign::timestamp::{self, TimestampKind, Timestamper};
 use authsign::{DigestAlgorithm, Error, FileInput, PendingSignature, Profile, Subject};
 use clap::Parser;
@@ -58,8 +63,39 @@ struct Args {
     /// Add the new signature as a nested signature, keeping the existing ones.
     #[arg(long)]
     nest: bool,
+    /// PKCS#12 file (.pfx/.p12) holding the key and its certificates (instead of --key/--cert).
+    #[arg(long, conflicts_with = "key")]
+    pfx: Option<PathBuf>,
+    /// Environment variable holding the PKCS#12 password (without it or --pfx-password-file,
+    /// the empty password is used).
+    #[arg(long, requires = "pfx")]
+    pfx_password_env: Option<String>,
+    /// File whose first line is the PKCS#12 password.
+    #[arg(long, requires = "pfx", conflicts_with = "pfx_password_env")]
+    pfx_password_file: Option<PathBuf>,
+    /// PKCS#11 module (shared library) holding the key (needs the `pkcs11` feature).
+    #[arg(long, conflicts_with_all = ["key", "pfx"])]
+    pkcs11_module: Option<PathBuf>,
+    /// Label of the PKCS#11 token (default: the only token present).
+    #[arg(long, requires = "pkcs11_module")]
+    pkcs11_token: Option<String>,
+    /// Serial number of the PKCS#11 token (instead of its label).
+    #[arg(long, requires = "pkcs11_module", conflicts_with = "pkcs11_token")]
+    pkcs11_token_serial: Option<String>,
+    /// Label of the private key on the token.
+    #[arg(long, requires = "pkcs11_module")]
+    pkcs11_key: Option<String>,
+    /// Id (CKA_ID, hex) of the private key on the token (instead of its label).
+    #[arg(long, requires = "pkcs11_module", conflicts_with = "pkcs11_key")]
+    pkcs11_key_id: Option<String>,
+    /// Environment variable holding the token's user PIN.
+    #[arg(long, requires = "pkcs11_module")]
+    pin_env: Option<String>,
+    /// File whose first line is the token's user PIN.
+    #[arg(long, requires = "pkcs11_module", conflicts_with = "pin_env")]
+    pin_file: Option<PathBuf>,
     /// Remove all signatures instead of signing.
-    #[arg(long, conflicts_with_all = ["attach", "detached", "key", "nest"])]
+    #[arg(long, conflicts_with_all = ["attach", "detached", "key", "nest", "pfx", "pkcs11_module"])]
     remove: bool,
     /// Remove the nested signature with this index (0 = the first nested one).
     #[arg(long, value_name = "INDEX", conflicts_with_all = ["attach", "detached", "key", "nest", "remove"])]
@@ -262,20 +298,14 @@ fn run(args: &Args) -> authsign::Result<String> {
         return Ok(format!("timestamped ({kind}): {}", output.display()));
     }
 
-    let key = args
-        .key
-        .as_ref()
-        .ok_or_else(|| Error::Unsupported("--key is required to sign".into()))?;
-    if args.certs.is_empty() {
-        return Err(Error::Unsupported("--cert is required to sign".into()));
-    }
-    let signer = LocalSigner::from_files(key, &args.certs)?;
+    let signer = choose_signer(args)?;
+    let signer = signer.as_ref();
     if args.nest {
         let existing = subject
             .signature()?
             .ok_or_else(|| Error::Unsupported("--nest: the file is not signed yet".into()))?;
         let before = authsign::cms::SignedData::parse(&existing)?.nested_signatures().len();
-        let mut pkcs7 = authsign::sign_nested(subject.as_ref(), &signer, &opts, &existing)?;
+        let mut pkcs7 = authsign::sign_nested(subject.as_ref(), signer, &opts, &existing)?;
         if let Some((ts, kind)) = &ts {
             let after = authsign::cms::SignedData::parse(&pkcs7)?.nested_signatures().len();
             for index in before..after {
@@ -285,7 +315,7 @@ fn run(args: &Args) -> authsign::Result<String> {
         write_atomically(output, |out| subject.with_signature(&pkcs7, out))?;
         return Ok(format!("nested signature added: {}", output.display()));
     }
-    let mut pkcs7 = authsign::sign(subject.as_ref(), &signer, &opts)?;
+    let mut pkcs7 = authsign::sign(subject.as_ref(), signer, &opts)?;
     if let Some((ts, kind)) = &ts {
         // The primary signature and, with several --digest, each nested one.
         pkcs7 = timestamp::apply_to_all(&pkcs7, ts.as_ref(), *kind, args.timestamp_digest)?;
@@ -300,6 +330,102 @@ fn run(args: &Args) -> authsign::Result<String> {
         "signed ({}): {}",
         digests.join(" + "),
         output.display()
+    ))
+}
+
+/// A secret from `--X-env VAR` or `--X-file PATH`, if either is given.
+fn secret(env: Option<&str>, file: Option<&Path>) -> authsign::Result<Option<Secret>> {
+    match (env, file) {
+        (Some(var), _) => Secret::from_env(var).map(Some),
+        (None, Some(path)) => Secret::from_file(path).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
+/// The signer the key options name: a PKCS#11 token, a PKCS#12 file, or PEM key and chain.
+fn choose_signer(args: &Args) -> authsign::Result<Box<dyn Signer>> {
+    let usage = |m: &str| authsign::Error::Unsupported(m.to_string());
+    if let Some(module) = &args.pkcs11_module {
+        return pkcs11_signer(args, module);
+    }
+    if let Some(pfx) = &args.pfx {
+        let password = secret(
+            args.pfx_password_env.as_deref(),
+            args.pfx_password_file.as_deref(),
+        )?
+        .unwrap_or_else(|| Secret::new(""));
+        if !args.certs.is_empty() {
+            return Err(usage(
+                "--cert cannot be used with --pfx (the chain is in the file)",
+            ));
+        }
+        return pkcs12_signer(pfx, &password);
+    }
+    let key = args
+        .key
+        .as_ref()
+        .ok_or_else(|| usage("--key (or --pfx, or --pkcs11-module) is required to sign"))?;
+    if args.certs.is_empty() {
+        return Err(usage("--cert is required to sign"));
+    }
+    Ok(Box::new(LocalSigner::from_files(key, &args.certs)?))
+}
+
+#[cfg(feature = "pkcs12")]
+fn pkcs12_signer(pfx: &Path, password: &Secret) -> authsign::Result<Box<dyn Signer>> {
+    Ok(Box::new(LocalSigner::from_pkcs12_file(
+        pfx,
+        password.expose(),
+    )?))
+}
+
+#[cfg(not(feature = "pkcs12"))]
+fn pkcs12_signer(_pfx: &Path, _password: &Secret) -> authsign::Result<Box<dyn Signer>> {
+    Err(authsign::Error::Unsupported(
+        "PKCS#12 files: build with the `pkcs12` feature".into(),
+    ))
+}
+
+#[cfg(feature = "pkcs11")]
+fn pkcs11_signer(args: &Args, module: &Path) -> authsign::Result<Box<dyn Signer>> {
+    use authsign::signer::{KeySelector, Pkcs11Options, Pkcs11Signer, TokenSelector};
+    let usage = |m: &str| authsign::Error::Unsupported(m.to_string());
+    let token = match (&args.pkcs11_token, &args.pkcs11_token_serial) {
+        (Some(label), _) => TokenSelector::Label(label.clone()),
+        (None, Some(serial)) => TokenSelector::Serial(serial.clone()),
+        (None, None) => TokenSelector::Only,
+    };
+    let key = match (&args.pkcs11_key, &args.pkcs11_key_id) {
+        (Some(label), _) => KeySelector::Label(label.clone()),
+        (None, Some(id)) => KeySelector::Id(
+            hex::decode(id.trim_start_matches("0x"))
+                .map_err(|_| usage("--pkcs11-key-id must be hex, e.g. 01 or a1b2"))?,
+        ),
+        (None, None) => return Err(usage("--pkcs11-key or --pkcs11-key-id is required")),
+    };
+    let certificates = if args.certs.is_empty() {
+        None
+    } else {
+        let mut certs = Vec::new();
+        for path in &args.certs {
+            certs.extend(authsign::certificates_from_pem(&std::fs::read(path)?)?);
+        }
+        Some(certs)
+    };
+    let signer = Pkcs11Signer::open(Pkcs11Options {
+        module: module.to_path_buf(),
+        token,
+        key,
+        pin: secret(args.pin_env.as_deref(), args.pin_file.as_deref())?,
+        certificates,
+    })?;
+    Ok(Box::new(signer))
+}
+
+#[cfg(not(feature = "pkcs11"))]
+fn pkcs11_signer(_args: &Args, _module: &Path) -> authsign::Result<Box<dyn Signer>> {
+    Err(authsign::Error::Unsupported(
+        "PKCS#11 tokens: build with `--features pkcs11`".into(),
     ))
 }
 

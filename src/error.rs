@@ -62,6 +62,36 @@ pub enum CryptoError {
     /// A signature value could not be produced.
     #[error("signing failed: {0}")]
     Sign(String),
+    /// A PIN or password was rejected (wrong PIN, locked PIN, wrong PKCS#12 password).
+    #[error("authentication failed: {0}")]
+    Authentication(String),
+    /// The requested key is not in the key store; `available` names the keys that are.
+    #[error("key {wanted} not found; available keys: {}", list_or_none(available))]
+    KeyNotFound {
+        /// How the key was asked for (e.g. `label "signing"`).
+        wanted: String,
+        /// The labels (or ids) of the keys that exist.
+        available: Vec<String>,
+    },
+    /// The private key is of another type than the signer certificate's public key.
+    #[error("the private key is {key} but the signer certificate holds {certificate}")]
+    KeyTypeMismatch {
+        /// The private key's type (e.g. `RSA`, `EC P-256`).
+        key: String,
+        /// The certificate's public key type.
+        certificate: String,
+    },
+    /// A PKCS#11 module or token could not be used (load failure, token not found).
+    #[error("PKCS#11: {0}")]
+    Token(String),
+}
+
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
 }
 
 /// What the verifier found wrong with a signature.

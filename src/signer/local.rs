@@ -32,7 +32,7 @@ pub const MAX_RSA_BITS: usize = 8192;
 
 /// The private key of a [`LocalSigner`].
 #[derive(Clone)]
-enum Key {
+pub(super) enum Key {
     Rsa(Box<rsa::PrivateKey>),
     P256(p256::ecdsa::SigningKey),
     P384(p384::ecdsa::SigningKey),
@@ -48,8 +48,8 @@ enum Key {
 /// ```
 #[derive(Clone)]
 pub struct LocalSigner {
-    key: Key,
-    certificates: Vec<Certificate>,
+    pub(super) key: Key,
+    pub(super) certificates: Vec<Certificate>,
 }
 
 impl fmt::Debug for LocalSigner {
@@ -67,7 +67,7 @@ impl fmt::Debug for LocalSigner {
 }
 
 /// Key bytes that are overwritten when dropped.
-struct Wipe(Vec<u8>);
+pub(super) struct Wipe(pub(super) Vec<u8>);
 
 impl Drop for Wipe {
     fn drop(&mut self) {
@@ -78,7 +78,7 @@ impl Drop for Wipe {
     }
 }
 
-fn key_err(what: impl Into<String>) -> Error {
+pub(super) fn key_err(what: impl Into<String>) -> Error {
     Error::Crypto(CryptoError::Key(what.into()))
 }
 
@@ -89,7 +89,7 @@ fn encrypted_err() -> Error {
 }
 
 /// The named curve of an EC public key in a certificate, if it is one.
-fn certificate_curve(spki: &SubjectPublicKeyInfoOwned) -> Option<ObjectIdentifier> {
+pub(super) fn certificate_curve(spki: &SubjectPublicKeyInfoOwned) -> Option<ObjectIdentifier> {
     if spki.algorithm.oid != EC_PUBLIC_KEY {
         return None;
     }
@@ -156,7 +156,7 @@ fn ec_from_sec1(
     }
 }
 
-fn key_from_pkcs8(der: &[u8], cert_curve: Option<ObjectIdentifier>) -> Result<Key> {
+pub(super) fn key_from_pkcs8(der: &[u8], cert_curve: Option<ObjectIdentifier>) -> Result<Key> {
     let info = pkcs8::PrivateKeyInfoRef::from_der(der)
         .map_err(|e| key_err(format!("PKCS#8 private key does not decode: {e}")))?;
     let inner = info.private_key.as_bytes();
@@ -221,7 +221,7 @@ fn key_from_pem(pem: &str, cert_curve: Option<ObjectIdentifier>) -> Result<Key> 
 }
 
 /// Checks `key` is the private half of the public key in `spki`.
-fn check_key_matches(key: &Key, spki: &SubjectPublicKeyInfoOwned) -> Result<()> {
+pub(super) fn check_key_matches(key: &Key, spki: &SubjectPublicKeyInfoOwned) -> Result<()> {
     let mismatch = || Error::Crypto(CryptoError::KeyCertificateMismatch);
     let cert_key = spki.subject_public_key.as_bytes().ok_or_else(mismatch)?;
     match key {

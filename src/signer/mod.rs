@@ -63,3 +63,37 @@ impl SignatureAlgorithm {
         }
     }
 }
+
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
+#[cfg(feature = "pkcs11")]
+pub use pkcs11::{KeySelector, Pkcs11Options, Pkcs11Signer, TokenSelector};
+#[cfg(feature = "pkcs12")]
+mod pkcs12;
+mod secret;
+pub use secret::Secret;
+
+/// Orders a certificate chain: `leaf` first, then each issuer found among `others` (matched by
+/// subject name, self-signed certificates end the chain). Certificates of `others` that are not
+/// on the leaf's path are left out; duplicates of one certificate are kept once.
+#[cfg(any(feature = "pkcs11", feature = "pkcs12"))]
+pub(crate) fn chain_from(leaf: Certificate, mut others: Vec<Certificate>) -> Vec<Certificate> {
+    others.retain(|c| c != &leaf);
+    let mut chain = vec![leaf];
+    while let Some(last) = chain.last() {
+        let tbs = last.tbs_certificate();
+        if tbs.issuer() == tbs.subject() {
+            break;
+        }
+        let Some(pos) = others
+            .iter()
+            .position(|c| c.tbs_certificate().subject() == tbs.issuer())
+        else {
+            break;
+        };
+        let next = others.swap_remove(pos);
+        others.retain(|c| c != &next);
+        chain.push(next);
+    }
+    chain
+}
