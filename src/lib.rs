@@ -37,6 +37,7 @@ pub mod cms;
 pub mod digest;
 pub mod error;
 pub mod input;
+pub mod msi;
 pub mod pe;
 pub mod sign;
 pub mod signer;
