@@ -1,4 +1,4 @@
-//! `sign`: sign, re-sign or unsign a PE file with a PEM key, like signtool / osslsigncode.
+//! `sign`: sign, re-sign or unsign a PE or MSI file with a PEM key, like signtool / osslsigncode.
 //!
 //! ```text
 //! cargo run --example sign -- --cert chain.pem --key key.pem app.exe -o app-signed.exe
@@ -19,7 +19,7 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(name = "sign", version, about)]
 struct Args {
-    /// The file to sign (PE: .exe .dll .sys .efi).
+    /// The file to sign (PE: .exe .dll .sys .efi; MSI).
     input: PathBuf,
     /// Where to write the result; without it the input is replaced atomically.
     #[arg(short, long)]
@@ -45,6 +45,9 @@ struct Args {
     /// Program URL (SpcSpOpusInfo).
     #[arg(long)]
     url: Option<String>,
+    /// MSI: write MsiDigitalSignatureEx (always on with the signtool profile).
+    #[arg(long)]
+    msi_dse: bool,
     /// Remove all signatures instead of signing.
     #[arg(long, conflicts_with_all = ["attach", "detached", "key"])]
     remove: bool,
@@ -98,6 +101,11 @@ fn run(args: &Args) -> authsign::Result<String> {
     opts.signing_time = args.signing_time;
     opts.description.clone_from(&args.description);
     opts.url.clone_from(&args.url);
+    opts.subject.msi_dse = args.msi_dse || args.profile == Profile::Signtool;
+    if args.profile == Profile::Osslsigncode {
+        // osslsigncode writes SpcSipInfo version 1 for MSI, signtool 2.
+        opts.subject.msi_sip_version = Some(1);
+    }
     let pkcs7 = authsign::sign(subject.as_ref(), &signer, &opts)?;
     if let Some(path) = &args.detached {
         write_atomically(path, |out| out.write_all(&pkcs7).map_err(Into::into))?;

@@ -370,3 +370,173 @@ fn osslsigncode_parity_with_and_without_dse() {
         }
     }
 }
+
+fn verify_report(data: &[u8]) -> authsign::verify::Report {
+    use authsign::verify::{Policy, Verifier};
+    let anchors =
+        authsign::certificates_from_pem(&std::fs::read(pki("root.pem")).unwrap()).unwrap();
+    let subject = authsign::open(&data).unwrap();
+    Verifier::new(Policy::with_trusted(anchors))
+        .verify(subject.as_ref())
+        .unwrap()
+}
+
+fn has_digest_mismatch(report: &authsign::verify::Report) -> bool {
+    report.signatures.iter().any(|s| {
+        s.problems
+            .iter()
+            .any(|p| matches!(p, authsign::verify::Problem::DigestMismatch { .. }))
+    })
+}
+
+/// Edit a compound file in memory with cfb.
+fn edit(data: &[u8], f: impl FnOnce(&mut cfb::CompoundFile<std::io::Cursor<Vec<u8>>>)) -> Vec<u8> {
+    let mut cf = cfb::CompoundFile::open(std::io::Cursor::new(data.to_vec())).unwrap();
+    f(&mut cf);
+    cf.flush().unwrap();
+    cf.into_inner().into_inner()
+}
+
+/// Issue 7, must-show 5: a stream changed after signing, a stream added, a CLSID changed, a
+/// storage time changed (with MsiDigitalSignatureEx): verify reports a digest mismatch.
+#[test]
+fn tampering_is_a_digest_mismatch() {
+    let dir = TempDir::new();
+    let inputs = msi_inputs(&dir);
+    let input = inputs.last().unwrap();
+    let data = std::fs::read(input).unwrap();
+    for dse in [false, true] {
+        let (signed, _) = our_osslsigncode_style(&data, DigestAlgorithm::Sha256, dse);
+        let report = verify_report(&signed);
+        assert!(report.is_valid(), "dse={dse}: {report:?}");
+
+        let msi = MsiSubject::parse(&signed).unwrap();
+        let stream = msi
+            .root()
+            .children
+            .iter()
+            .find(|e| {
+                e.kind == authsign::msi::EntryKind::Stream
+                    && e.size > 0
+                    && !e.name.starts_with('\u{5}')
+            })
+            .unwrap()
+            .path
+            .clone();
+        let changed = edit(&signed, |cf| {
+            use std::io::{Read, Seek, SeekFrom, Write};
+            let mut s = cf.open_stream(&stream).unwrap();
+            let mut b = [0u8; 1];
+            s.read_exact(&mut b).unwrap();
+            s.seek(SeekFrom::Start(0)).unwrap();
+            s.write_all(&[b[0] ^ 1]).unwrap();
+        });
+        let added = edit(&signed, |cf| {
+            use std::io::Write;
+            cf.create_stream("/extra").unwrap().write_all(b"x").unwrap();
+        });
+        let empty_added = edit(&signed, |cf| {
+            cf.create_stream("/empty").unwrap();
+        });
+        let clsid = flip_root_clsid(&signed);
+        let mut cases = vec![
+            ("stream changed", changed),
+            ("stream added", added),
+            ("root CLSID changed", clsid),
+        ];
+        if dse {
+            // An empty stream adds no content, but its name is in the pre-hash.
+            cases.push(("empty stream added", empty_added));
+        }
+        for (what, tampered) in cases {
+            let report = verify_report(&tampered);
+            assert!(!report.is_valid(), "dse={dse} {what}");
+            assert!(has_digest_mismatch(&report), "dse={dse} {what}: {report:?}");
+        }
+    }
+}
+
+/// Change one byte of the root entry's CLSID, patching the directory entry in place (the
+/// root entry is the first directory entry named "Root Entry"; its CLSID is at 0x50).
+fn flip_root_clsid(data: &[u8]) -> Vec<u8> {
+    let name: Vec<u8> = "Root Entry\0"
+        .encode_utf16()
+        .flat_map(u16::to_le_bytes)
+        .collect();
+    let at = data
+        .windows(name.len())
+        .position(|w| w == name.as_slice())
+        .unwrap();
+    let mut out = data.to_vec();
+    out[at + 0x50] ^= 0x5a;
+    let before = MsiSubject::parse(&data).unwrap().root().clsid;
+    assert_ne!(MsiSubject::parse(&out).unwrap().root().clsid, before);
+    out
+}
+
+/// Everything a caller can do with a subject, on untrusted bytes: each step must return, and
+/// errors must be typed (never a panic).
+fn exercise(data: &[u8]) -> Result<(), authsign::Error> {
+    let subject = authsign::open(&data)?;
+    subject.digest(&[DigestAlgorithm::Sha256])?;
+    subject.signatures()?;
+    subject.indirect_data(DigestAlgorithm::Sha1, &Default::default())?;
+    let mut out = Vec::new();
+    subject.without_signature(&mut out)?;
+    Ok(())
+}
+
+/// Issue 7, must-show 5: jsign's MSI fuzzing regressions give a typed error or a result,
+/// never a panic or a hang.
+#[test]
+fn fuzz_regressions_give_typed_errors() {
+    let dir = fixture("third-party/fuzz-regressions");
+    let mut n = 0;
+    for e in std::fs::read_dir(dir).unwrap() {
+        let path = e.unwrap().path();
+        if !path.to_string_lossy().contains("Msi") {
+            continue;
+        }
+        let data = run("gzip", &["-dc".as_ref(), path.as_os_str()]);
+        let start = std::time::Instant::now();
+        match exercise(&data) {
+            Ok(()) => {}
+            Err(authsign::Error::Malformed(m)) => assert_eq!(m.format, authsign::Format::Msi),
+            Err(authsign::Error::Unsupported(_)) => {}
+            Err(e) => panic!("{}: unexpected error kind: {e:?}", path.display()),
+        }
+        assert!(
+            start.elapsed().as_secs() < 5,
+            "{}: too slow",
+            path.display()
+        );
+        n += 1;
+    }
+    assert_eq!(n, 12);
+}
+
+/// Random byte mutations of real MSIs (header, FAT, directory, data): never a panic.
+#[test]
+fn mutated_msis_never_panic() {
+    let seeds = [
+        std::fs::read(third_party("minimal.msi")).unwrap(),
+        std::fs::read(third_party("minimal-signed-with-signtool.msi")).unwrap(),
+    ];
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for i in 0..400 {
+        let mut data = seeds[i % 2].clone();
+        for _ in 0..1 + next() % 8 {
+            // Bias towards the header and the first sectors, where the structure lives.
+            let limit = if next() % 2 == 0 { 2048 } else { data.len() };
+            let at = (next() as usize) % limit.min(data.len());
+            data[at] = next() as u8;
+        }
+        let _ = exercise(&data);
+    }
+}
