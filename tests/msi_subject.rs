@@ -540,3 +540,155 @@ fn mutated_msis_never_panic() {
         let _ = exercise(&data);
     }
 }
+
+/// Write a compound file of `version` at `path` with `streams` streams of `size` bytes each
+/// (half at the root, half in a storage), contents varying per stream.
+fn build_msi(path: &Path, version: cfb::Version, streams: usize, size: usize) {
+    use std::io::Write;
+    let file = std::fs::File::create(path).unwrap();
+    let mut cf = cfb::CompoundFile::create_with_version(version, file).unwrap();
+    cf.create_storage("/Storage").unwrap();
+    let mut buf = vec![0u8; size];
+    for i in 0..streams {
+        for (j, b) in buf.iter_mut().enumerate() {
+            *b = (j as u32).wrapping_mul(31).wrapping_add(i as u32 * 7) as u8 ^ (j >> 9) as u8;
+        }
+        // MSI-style compressed names (U+3800..U+4840) and plain ones.
+        let name = if i % 3 == 0 {
+            format!("\u{4840}\u{3b3f}{i}")
+        } else {
+            format!("Stream{i}")
+        };
+        let p = if i % 2 == 0 {
+            format!("/{name}")
+        } else {
+            format!("/Storage/{name}")
+        };
+        cf.create_stream(&p).unwrap().write_all(&buf).unwrap();
+    }
+    cf.flush().unwrap();
+}
+
+fn vm_hwm_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// Child half of `large_msi_signs_in_bounded_memory`: signs `AUTHSIGN_LARGE_MSI_IN` into
+/// `AUTHSIGN_LARGE_MSI_OUT` and prints its peak resident memory. Does nothing otherwise.
+#[test]
+fn large_msi_child() {
+    let (Ok(input), Ok(output)) = (
+        std::env::var("AUTHSIGN_LARGE_MSI_IN"),
+        std::env::var("AUTHSIGN_LARGE_MSI_OUT"),
+    ) else {
+        return;
+    };
+    let before = vm_hwm_kib();
+    let mut opts = SignOptions::default();
+    opts.subject.msi_dse = true;
+    authsign::sign_file(
+        Path::new(&input),
+        Some(Path::new(&output)),
+        &test_signer(),
+        &opts,
+    )
+    .unwrap();
+    println!("VmHWM-before-kib={before}");
+    println!("VmHWM-after-kib={}", vm_hwm_kib());
+}
+
+/// Issue 7, must-show 4: a 64 MB MSI with 320 streams (512-byte sectors, so DIFAT sectors)
+/// signs in a child process whose peak memory stays far below the file size, and
+/// osslsigncode verifies it; a 4096-byte-sector file digests like osslsigncode.
+#[test]
+fn large_msi_signs_in_bounded_memory() {
+    let dir = TempDir::new();
+    let input = dir.path().join("large.msi");
+    let output = dir.path().join("large-signed.msi");
+    let t0 = std::time::Instant::now();
+    build_msi(&input, cfb::Version::V3, 320, 200 * 1024);
+    eprintln!("built in {:?}", t0.elapsed());
+    if let Ok(keep) = std::env::var("AUTHSIGN_KEEP_LARGE_MSI") {
+        std::fs::copy(&input, keep).unwrap();
+    }
+    let size = std::fs::metadata(&input).unwrap().len();
+    assert!(size > 60 << 20, "{size}");
+    // More FAT sectors than the header's 109 DIFAT slots: DIFAT sectors are in use.
+    let header = std::fs::read(&input).unwrap()[..0x50].to_vec();
+    assert!(
+        u32::from_le_bytes(header[0x48..0x4c].try_into().unwrap()) > 0,
+        "no DIFAT sectors"
+    );
+
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "large_msi_child",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("AUTHSIGN_LARGE_MSI_IN", &input)
+        .env("AUTHSIGN_LARGE_MSI_OUT", &output)
+        .output()
+        .unwrap();
+    eprintln!("signed in child after {:?}", t0.elapsed());
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let value = |k: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.split(k).nth(1))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or_else(|| panic!("no {k} in {text}"))
+    };
+    let peak = value("VmHWM-after-kib=");
+    eprintln!(
+        "large MSI: {} MiB, child peak RSS {} MiB (before signing {} MiB)",
+        size >> 20,
+        peak >> 10,
+        value("VmHWM-before-kib=") >> 10
+    );
+    if peak > 0 {
+        assert!(
+            peak * 1024 < size / 3,
+            "peak {peak} KiB for a {size}-byte file"
+        );
+    }
+
+    if require_tool("osslsigncode") {
+        let (ok, text) = osslsigncode_verify_text(&output, Some(&pki("root.pem")));
+        assert!(ok, "{text}");
+        eprintln!("osslsigncode verified after {:?}", t0.elapsed());
+        let v4 = dir.path().join("v4.msi");
+        build_msi(&v4, cfb::Version::V4, 12, 300 * 1024);
+        let data = std::fs::read(&v4).unwrap();
+        assert_eq!(
+            u16::from_le_bytes([data[0x1e], data[0x1f]]),
+            12,
+            "4096-byte sectors"
+        );
+        let ours = MsiSubject::parse(&data)
+            .unwrap()
+            .digest(&[DigestAlgorithm::Sha256])
+            .unwrap();
+        assert_eq!(
+            ours[0],
+            common::osslsigncode_digest(&v4, DigestAlgorithm::Sha256)
+        );
+        let (signed, _) = our_osslsigncode_style(&data, DigestAlgorithm::Sha256, true);
+        std::fs::write(&v4, signed).unwrap();
+        let (ok, text) = osslsigncode_verify_text(&v4, Some(&pki("root.pem")));
+        assert!(ok, "{text}");
+    }
+}

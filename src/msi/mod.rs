@@ -21,10 +21,11 @@
 //! signing the unsigned one.
 
 pub mod reader;
+pub mod spool;
 pub mod tree;
 
 use std::cell::RefCell;
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Write};
 
 use cfb::CompoundFile;
 
@@ -46,10 +47,16 @@ pub const MSI_DIGITAL_SIGNATURE_EX: &str = "\u{5}MsiDigitalSignatureEx";
 /// timestamps is a few tens of kilobytes).
 pub const MAX_SIGNATURE_SIZE: u64 = 16 << 20;
 
+/// A digest variant: the algorithm, and whether the MsiDigitalSignatureEx pre-hash comes first.
+type Variant = (DigestAlgorithm, bool);
+
 /// An opened MSI (OLE compound file).
 pub struct MsiSubject<'a> {
     file: RefCell<CompoundFile<InputReader<'a>>>,
     root: MsiEntry,
+    /// Digests already computed, by (algorithm, with pre-hash): signing digests the file for
+    /// SpcIndirectDataContent and again when embedding, and the input does not change.
+    computed: RefCell<Vec<(Variant, Vec<u8>)>>,
 }
 
 impl std::fmt::Debug for MsiSubject<'_> {
@@ -114,6 +121,7 @@ impl<'a> MsiSubject<'a> {
         Ok(Self {
             file: RefCell::new(file),
             root,
+            computed: RefCell::new(Vec::new()),
         })
     }
 
@@ -219,9 +227,21 @@ impl<'a> MsiSubject<'a> {
         Ok(())
     }
 
+    fn cached(&self, variant: (DigestAlgorithm, bool)) -> Option<Vec<u8>> {
+        self.computed
+            .borrow()
+            .iter()
+            .find(|(k, _)| *k == variant)
+            .map(|(_, d)| d.clone())
+    }
+
     /// The file digest for each `(algorithm, with pre-hash)` pair, in one pass over the
     /// streams.
     pub fn digests(&self, variants: &[(DigestAlgorithm, bool)]) -> Result<Vec<Vec<u8>>> {
+        let cached: Option<Vec<Vec<u8>>> = variants.iter().map(|v| self.cached(*v)).collect();
+        if let Some(found) = cached {
+            return Ok(found);
+        }
         let mut hashers: Vec<Hasher> = variants
             .iter()
             .map(|&(alg, dse)| {
@@ -237,13 +257,20 @@ impl<'a> MsiSubject<'a> {
                 h.update(b);
             }
         })?;
-        Ok(hashers.into_iter().map(Hasher::finalize).collect())
+        let digests: Vec<Vec<u8>> = hashers.into_iter().map(Hasher::finalize).collect();
+        let mut computed = self.computed.borrow_mut();
+        for (v, d) in variants.iter().zip(&digests) {
+            if !computed.iter().any(|(k, _)| k == v) {
+                computed.push((*v, d.clone()));
+            }
+        }
+        Ok(digests)
     }
 
     /// Copy every entry except the signature streams into a new compound file, add
     /// `streams` at the root, and write the result to `out`.
     fn rebuild(&self, streams: &[(&str, &[u8])], out: &mut dyn Write) -> Result<()> {
-        let tmp = tempfile::tempfile()?;
+        let tmp = spool::Spool::new()?;
         let version = self.file()?.version();
         let mut dest = CompoundFile::create_with_version(version, tmp)
             .map_err(|e| Error::Io(std::io::Error::other(e)))?;
@@ -279,8 +306,7 @@ impl<'a> MsiSubject<'a> {
             }
         }
         dest.flush().map_err(werr)?;
-        let mut tmp = dest.into_inner();
-        tmp.seek(SeekFrom::Start(0))?;
+        let mut tmp = dest.into_inner().into_file()?;
         let mut buf = vec![0u8; CHUNK];
         loop {
             let n = tmp.read(&mut buf)?;
@@ -342,12 +368,28 @@ impl Subject for MsiSubject<'_> {
         let sd = crate::cms::SignedData::parse(pkcs7)?;
         let alg = sd.indirect_data.digest_algorithm;
         let signed = &sd.indirect_data.digest;
-        let both = self.digests(&[(alg, false), (alg, true)])?;
-        let (plain, with_dse) = match both.as_slice() {
-            [p, d] => (p, d),
-            _ => return Err(Error::Unsupported("no digest computed".into())),
+        let cached_match = [true, false]
+            .into_iter()
+            .find(|&dse| self.cached((alg, dse)).as_ref() == Some(signed));
+        let dse = match cached_match {
+            Some(dse) => dse,
+            None => {
+                let both = self.digests(&[(alg, false), (alg, true)])?;
+                match both.as_slice() {
+                    [_, d] if d == signed => true,
+                    [p, _] if p == signed => false,
+                    [p, _] => {
+                        return Err(VerifyError::DigestMismatch {
+                            signed: hex::encode(signed),
+                            computed: hex::encode(p),
+                        }
+                        .into())
+                    }
+                    _ => return Err(Error::Unsupported("no digest computed".into())),
+                }
+            }
         };
-        if signed == with_dse {
+        if dse {
             let prehash = self.msi_dse_prehash(alg);
             self.rebuild(
                 &[
@@ -356,14 +398,8 @@ impl Subject for MsiSubject<'_> {
                 ],
                 out,
             )
-        } else if signed == plain {
-            self.rebuild(&[(DIGITAL_SIGNATURE, pkcs7)], out)
         } else {
-            Err(VerifyError::DigestMismatch {
-                signed: hex::encode(signed),
-                computed: hex::encode(plain),
-            }
-            .into())
+            self.rebuild(&[(DIGITAL_SIGNATURE, pkcs7)], out)
         }
     }
 
