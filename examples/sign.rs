@@ -30,7 +30,7 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(name = "sign", version, about)]
 struct Args {
-    /// The file to sign (PE: .exe .dll .sys .efi).
+    /// The file to sign (PE: .exe .dll .sys .efi; MSI).
     input: PathBuf,
     /// Where to write the result; without it the input is replaced atomically.
     #[arg(short, long)]
@@ -94,6 +94,9 @@ struct Args {
     /// File whose first line is the token's user PIN.
     #[arg(long, requires = "pkcs11_module", conflicts_with = "pin_env")]
     pin_file: Option<PathBuf>,
+    /// MSI: write MsiDigitalSignatureEx (always on with the signtool profile).
+    #[arg(long)]
+    msi_dse: bool,
     /// Remove all signatures instead of signing.
     #[arg(long, conflicts_with_all = ["attach", "detached", "key", "nest", "pfx", "pkcs11_module"])]
     remove: bool,
@@ -187,6 +190,7 @@ fn options(args: &Args) -> SignOptions {
     opts.description.clone_from(&args.description);
     opts.url.clone_from(&args.url);
     opts.subject.page_hashes = args.page_hashes;
+    opts.subject.msi_dse = args.msi_dse;
     opts
 }
 
@@ -304,12 +308,22 @@ fn run(args: &Args) -> authsign::Result<String> {
         let existing = subject
             .signature()?
             .ok_or_else(|| Error::Unsupported("--nest: the file is not signed yet".into()))?;
-        let before = authsign::cms::SignedData::parse(&existing)?.nested_signatures().len();
+        let before = authsign::cms::SignedData::parse(&existing)?
+            .nested_signatures()
+            .len();
         let mut pkcs7 = authsign::sign_nested(subject.as_ref(), signer, &opts, &existing)?;
         if let Some((ts, kind)) = &ts {
-            let after = authsign::cms::SignedData::parse(&pkcs7)?.nested_signatures().len();
+            let after = authsign::cms::SignedData::parse(&pkcs7)?
+                .nested_signatures()
+                .len();
             for index in before..after {
-                pkcs7 = timestamp::apply_to_nested(&pkcs7, index, ts.as_ref(), *kind, args.timestamp_digest)?;
+                pkcs7 = timestamp::apply_to_nested(
+                    &pkcs7,
+                    index,
+                    ts.as_ref(),
+                    *kind,
+                    args.timestamp_digest,
+                )?;
             }
         }
         write_atomically(output, |out| subject.with_signature(&pkcs7, out))?;

@@ -39,6 +39,7 @@ pub mod digest;
 pub mod error;
 pub mod input;
 pub mod manual;
+pub mod msi;
 pub mod pe;
 pub mod sign;
 pub mod signer;

@@ -15,6 +15,14 @@ use crate::input::Input;
 pub struct SubjectOptions {
     /// PE only: include page hashes (SHA-1 pages with a SHA-1 file digest, else SHA-256).
     pub page_hashes: bool,
+    /// MSI only: sign the digest that includes the MsiDigitalSignatureEx pre-hash (entry
+    /// names, sizes, CLSIDs, state bits and times), so that embedding the signature also
+    /// writes the `\u{5}MsiDigitalSignatureEx` stream. signtool always does this;
+    /// osslsigncode only with `-add-msi-dse`.
+    pub msi_dse: bool,
+    /// MSI only: the version in SpcSipInfo. signtool writes 2, osslsigncode 1; `None` means
+    /// 2 with [`msi_dse`](Self::msi_dse) (what signtool writes) and 1 without.
+    pub msi_sip_version: Option<u32>,
 }
 
 /// What [`Subject::check_indirect_data`] found beyond the file digest.
@@ -103,9 +111,10 @@ pub fn open<'a>(input: &'a dyn Input) -> Result<Box<dyn Subject + 'a>> {
     match &magic {
         [b'M', b'Z', ..] => Ok(Box::new(crate::pe::PeSubject::parse(input)?)),
         b"MSCF" => Ok(Box::new(crate::cab::CabSubject::parse(input)?)),
+        [0xd0, 0xcf, ..] => Ok(Box::new(crate::msi::MsiSubject::parse(input)?)),
         _ => Err(Error::Unsupported(format!(
-            "unrecognised file format (starts with {:02x} {:02x}; expected a PE \"MZ\" or a \
-             cabinet \"MSCF\" header)",
+            "unrecognised file format (starts with {:02x} {:02x}; expected a PE \"MZ\" header, a \
+             cabinet \"MSCF\" header or an MSI compound file)",
             magic[0], magic[1]
         ))),
     }

@@ -112,6 +112,47 @@ pub fn cab_indirect_data(alg: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>>
     ))
 }
 
+/// The SIP GUID of Windows' MSI SIP, F1100C00-0000-0000-C000-000000000046, as SpcSipInfo
+/// stores it (the first three fields little-endian).
+pub const MSI_SIP_GUID: [u8; 16] = [
+    0xf1, 0x10, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0xc0, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x46,
+];
+
+/// SpcSipInfo: `SEQUENCE { INTEGER version, OCTET STRING sipGuid, INTEGER 0 (five times) }`.
+///
+/// For MSI, signtool writes version 2 and osslsigncode version 1; the five trailing integers
+/// are zero in both.
+pub fn sip_info(version: u32, guid: &[u8; 16]) -> Vec<u8> {
+    let zero = tlv::small_uint(0);
+    tlv::sequence(&[
+        &tlv::small_uint(version),
+        &tlv::octet_string(guid),
+        &zero,
+        &zero,
+        &zero,
+        &zero,
+        &zero,
+    ])
+}
+
+/// DER of the SpcIndirectDataContent for an MSI whose Authenticode digest is `digest`:
+/// SpcSipInfo (1.3.6.1.4.1.311.2.1.30) with the MSI SIP GUID and `sip_version`.
+pub fn msi_indirect_data(alg: DigestAlgorithm, digest: &[u8], sip_version: u32) -> Result<Vec<u8>> {
+    if digest.len() != alg.output_size() {
+        return Err(Error::Unsupported(format!(
+            "a {alg} digest is {} bytes, got {}",
+            alg.output_size(),
+            digest.len()
+        )));
+    }
+    Ok(indirect_data(
+        &oids::SPC_SIPINFO,
+        &sip_info(sip_version, &MSI_SIP_GUID),
+        alg,
+        digest,
+    ))
+}
+
 /// A parsed SpcIndirectDataContent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndirectData {
@@ -200,5 +241,23 @@ mod tests {
             assert_eq!(p.data_value.as_deref(), Some(&pe_image_data()[..]));
         }
         assert!(pe_indirect_data(DigestAlgorithm::Sha1, &[0; 32]).is_err());
+    }
+
+    #[test]
+    fn msi_sip_info_matches_signtool_bytes() {
+        let v = sip_info(2, &MSI_SIP_GUID);
+        assert_eq!(&v[..7], &[0x30, 0x24, 0x02, 0x01, 0x02, 0x04, 0x10]);
+        assert_eq!(&v[7..23], &MSI_SIP_GUID);
+        assert_eq!(&v[23..], &[2, 1, 0, 2, 1, 0, 2, 1, 0, 2, 1, 0, 2, 1, 0]);
+        let d = DigestAlgorithm::Sha1.digest(b"x");
+        let p =
+            IndirectData::parse(&msi_indirect_data(DigestAlgorithm::Sha1, &d, 1).unwrap()).unwrap();
+        assert_eq!(p.data_type, oids::SPC_SIPINFO);
+        assert_eq!(
+            p.data_value.as_deref(),
+            Some(&sip_info(1, &MSI_SIP_GUID)[..])
+        );
+        assert_eq!(p.digest, d);
+        assert!(msi_indirect_data(DigestAlgorithm::Sha256, &d, 1).is_err());
     }
 }

@@ -50,6 +50,20 @@ pub struct SignOptions {
 }
 
 impl SignOptions {
+    /// The subject options with what the profile implies: signtool always writes
+    /// MsiDigitalSignatureEx and SpcSipInfo version 2 for MSI; osslsigncode writes version 1
+    /// and the Ex stream only when asked.
+    fn subject_options(&self) -> SubjectOptions {
+        let mut s = self.subject.clone();
+        match self.profile {
+            Profile::Signtool => s.msi_dse = true,
+            Profile::Osslsigncode => {
+                s.msi_sip_version.get_or_insert(1);
+            }
+        }
+        s
+    }
+
     fn attribute_options(&self) -> AttributeOptions {
         AttributeOptions {
             profile: self.profile,
@@ -199,7 +213,7 @@ pub fn prepare_all(
     let mut algs = vec![opts.digest];
     algs.extend(opts.nested_digests.iter().copied());
     subject
-        .indirect_data_all(&algs, &opts.subject)?
+        .indirect_data_all(&algs, &opts.subject_options())?
         .into_iter()
         .zip(algs)
         .enumerate()
