@@ -26,6 +26,9 @@ struct Args {
     /// PEM trust anchor (repeatable; a file may hold several certificates).
     #[arg(long)]
     trusted: Vec<PathBuf>,
+    /// PEM trust anchor for timestamp authorities (repeatable; --trusted anchors count too).
+    #[arg(long)]
+    tsa_trusted: Vec<PathBuf>,
     /// Print a JSON array, one object per file.
     #[arg(long)]
     json: bool,
@@ -57,7 +60,15 @@ fn report_json(file: &Path, report: &Report) -> Value {
             if let Value::Object(map) = &mut v {
                 map.insert("digest_ok".into(), json!(s.digest_ok()));
                 map.insert("valid".into(), json!(s.is_valid()));
-                map.entry("timestamp").or_insert(Value::Null);
+                let first = s
+                    .timestamps
+                    .iter()
+                    .find(|t| t.is_valid())
+                    .or(s.timestamps.first());
+                map.insert(
+                    "timestamp".into(),
+                    serde_json::to_value(first).unwrap_or(Value::Null),
+                );
             }
             v
         })
@@ -106,6 +117,15 @@ fn print_human(file: &Path, report: &Report) {
         }
         if let Some(t) = &s.signing_time {
             println!("    signing time: {t}");
+        }
+        for t in &s.timestamps {
+            let time = t
+                .time
+                .map(authsign::timestamp::verify::rfc3339)
+                .unwrap_or_default();
+            let tsa = t.tsa_subject.as_deref().unwrap_or("?");
+            let ok = if t.is_valid() { "valid" } else { "INVALID" };
+            println!("    timestamp ({}): {time} by {tsa}, {ok}", t.kind);
         }
         if !s.chain.is_empty() {
             println!("    chain: {}", s.chain.join(" <- "));
@@ -159,8 +179,9 @@ fn run(args: &Args) -> Result<Outcome, String> {
             .map_err(with_file(out))?;
         return Ok(Outcome::Valid);
     }
-    let anchors = load_anchors(&args.trusted)?;
-    let verifier = Verifier::new(Policy::with_trusted(anchors));
+    let mut policy = Policy::with_trusted(load_anchors(&args.trusted)?);
+    policy.tsa_trusted = load_anchors(&args.tsa_trusted)?;
+    let verifier = Verifier::new(policy);
     let mut all_valid = true;
     let mut reports = Vec::new();
     for f in &args.files {

@@ -1,28 +1,90 @@
-//! Real signatures made by other tools and vendors: parsed completely, digests matched.
+//! Real signatures made by other tools and vendors: parsed completely, digests matched, and
+//! valid once their own top certificates are trusted.
 
 mod common;
 
-use authsign::verify::{Policy, Problem, SignatureKind, Verifier};
-use authsign::FileInput;
-use common::{data_file, fixture, require_file};
+use authsign::cms::{generic, oids, SignedData};
+use authsign::verify::{Policy, Problem, Report, SignatureKind, Verifier};
+use authsign::{DigestAlgorithm, FileInput};
+use common::{data_file, fixture, osslsigncode_digest, require_file, require_tool};
+use der::Decode;
+use x509_cert::Certificate;
 
-#[test]
-fn both_microsoft_signatures_of_the_shim_are_listed_with_matching_digests() {
-    let path = data_file("shimx64.efi.signed");
-    if !require_file(&path, "run tests/data/fetch.sh") {
+/// Every certificate embedded anywhere in `pkcs7`: its own set, its nested signatures' and
+/// their RFC 3161 timestamp tokens'.
+fn embedded_certificates(pkcs7: &[u8], out: &mut Vec<Certificate>) {
+    let Ok(sd) = generic::parse_signed_data(pkcs7) else {
         return;
+    };
+    out.extend(
+        sd.certificates
+            .iter()
+            .filter_map(|c| Certificate::from_der(c).ok()),
+    );
+    for si in &sd.signer_infos {
+        for a in &si.unsigned_attributes {
+            if a.oid == oids::SPC_NESTED_SIGNATURE || a.oid == oids::SPC_RFC3161_TIMESTAMP {
+                for v in &a.values {
+                    embedded_certificates(v, out);
+                }
+            }
+        }
     }
-    let input = FileInput::open(&path).unwrap();
+}
+
+/// The top certificates of the embedded chains: those whose issuer is not embedded.
+fn tops(signatures: &[Vec<u8>]) -> Vec<Certificate> {
+    let mut all = Vec::new();
+    for s in signatures {
+        embedded_certificates(s, &mut all);
+    }
+    let subjects: Vec<_> = all
+        .iter()
+        .map(|c| c.tbs_certificate().subject().clone())
+        .collect();
+    let mut tops: Vec<Certificate> = all
+        .iter()
+        .filter(|c| !subjects.contains(c.tbs_certificate().issuer()))
+        .cloned()
+        .collect();
+    tops.dedup();
+    tops
+}
+
+/// Only trust problems: an issuer not found / untrusted root, for the signer or the TSA.
+fn only_trust_problems(report: &Report) -> bool {
+    report.signatures.iter().all(|s| {
+        !s.problems.is_empty()
+            && s.problems.iter().all(|p| match p {
+                Problem::Chain(m) | Problem::Timestamp(m) => {
+                    m.contains("not found") || m.contains("untrusted")
+                }
+                _ => false,
+            })
+    })
+}
+
+/// Parse `path` completely, check every digest (and osslsigncode's), and the verdicts without
+/// and with the embedded chains' tops as anchors.
+fn check_vendor_file(path: &std::path::Path, primaries: usize, nested: usize) {
+    let input = FileInput::open(path).unwrap();
     let subject = authsign::open(&input).unwrap();
     let report = Verifier::new(Policy::default())
         .verify(subject.as_ref())
         .unwrap();
-    let primaries: Vec<_> = report
-        .signatures
-        .iter()
-        .filter(|s| matches!(s.kind, SignatureKind::Primary { .. }))
-        .collect();
-    assert_eq!(primaries.len(), 2, "{report:#?}");
+    let count = |primary: bool| {
+        report
+            .signatures
+            .iter()
+            .filter(|s| matches!(s.kind, SignatureKind::Primary { .. }) == primary)
+            .count()
+    };
+    assert_eq!(
+        (count(true), count(false)),
+        (primaries, nested),
+        "{}: {report:#?}",
+        path.display()
+    );
     for s in &report.signatures {
         assert!(s.digest_ok(), "{s:#?}");
         assert!(
@@ -32,15 +94,51 @@ fn both_microsoft_signatures_of_the_shim_are_listed_with_matching_digests() {
                 .contains("Microsoft"),
             "{s:#?}"
         );
-        // Without Microsoft's roots, the only problem is the chain.
         assert!(
-            s.problems.iter().all(|p| matches!(p, Problem::Chain(_))),
+            s.timestamps
+                .iter()
+                .all(|t| t.imprint_ok && t.time.is_some()),
             "{s:#?}"
         );
-        assert!(!s.problems.is_empty());
     }
-    // The two entries are different signatures (2011 and 2023 UEFI CAs).
-    assert_ne!(primaries[0].signer_issuer, primaries[1].signer_issuer);
+    assert!(
+        only_trust_problems(&report),
+        "{}: {report:#?}",
+        path.display()
+    );
+    if require_tool("osslsigncode") && require_tool("openssl") {
+        let alg = report.signatures[0].digest_algorithm.unwrap();
+        assert_eq!(
+            osslsigncode_digest(path, alg),
+            report.signatures[0].computed_digest
+        );
+    }
+
+    let anchors = tops(&subject.signatures().unwrap());
+    let trusted = Verifier::new(Policy::with_trusted(anchors))
+        .verify(subject.as_ref())
+        .unwrap();
+    assert!(trusted.is_valid(), "{}: {trusted:#?}", path.display());
+}
+
+#[test]
+fn both_microsoft_signatures_of_the_shim_verify() {
+    let path = data_file("shimx64.efi.signed");
+    if !require_file(&path, "run tests/data/fetch.sh") {
+        return;
+    }
+    check_vendor_file(&path, 2, 0);
+}
+
+#[test]
+fn microsoft_signed_dlls_from_the_msvc_runtime_wheel_verify() {
+    for name in ["vcruntime140.dll", "vcruntime140_1.dll", "msvcp140.dll"] {
+        let path = data_file(&format!("msvc/{name}"));
+        if !require_file(&path, "run tests/data/fetch.sh") {
+            return;
+        }
+        check_vendor_file(&path, 1, 1);
+    }
 }
 
 /// fbx64-signed-by-sbsign.efi holds two WIN_CERTIFICATE entries, each a complete signature
@@ -60,10 +158,14 @@ fn sbsign_signatures_are_read_completely() {
     assert_eq!(report.signatures.len(), 2, "{report:#?}");
     for s in &report.signatures {
         assert!(s.digest_ok(), "{s:#?}");
-        assert!(s.signer_subject.is_some(), "{s:#?}");
-        assert!(
-            s.problems.iter().all(|p| matches!(p, Problem::Chain(_))),
-            "{s:#?}"
-        );
+        assert_eq!(s.digest_algorithm, Some(DigestAlgorithm::Sha256));
     }
+    assert!(only_trust_problems(&report), "{report:#?}");
+    let pkcs7 = subject.signature().unwrap().unwrap();
+    let leaf = SignedData::parse(&pkcs7).unwrap().certificates[0].clone();
+    let leaf = Certificate::from_der(&leaf).unwrap();
+    let mut policy = Policy::with_trusted(vec![leaf]);
+    policy.time = Some(std::time::UNIX_EPOCH + std::time::Duration::from_secs(1_758_240_000)); // 2025-09-19
+    let report = Verifier::new(policy).verify(subject.as_ref()).unwrap();
+    assert!(report.is_valid(), "{report:#?}");
 }

@@ -283,6 +283,24 @@ fn an_expired_leaf_is_valid_at_the_timestamp_time_only() {
         !ok,
         "osslsigncode accepts the expired leaf without timestamp:\n{text}"
     );
+
+    // End to end through the Verifier (the TSA certificate is issued by the test root).
+    let verdict = |path: &std::path::Path| {
+        let bytes = std::fs::read(path).unwrap();
+        let subject = authsign::open(&bytes).unwrap();
+        authsign::verify::Verifier::new(authsign::verify::Policy::with_trusted(root()))
+            .verify(subject.as_ref())
+            .unwrap()
+    };
+    let report = verdict(&stamped_path);
+    assert!(report.is_valid(), "{report:#?}");
+    assert_eq!(report.signatures[0].timestamps.len(), 1);
+    let report = verdict(&bare_path);
+    assert!(!report.is_valid());
+    assert!(
+        matches!(&report.signatures[0].problems[..], [authsign::verify::Problem::Chain(m)] if m.contains("expired")),
+        "{report:#?}"
+    );
 }
 
 #[test]
@@ -736,5 +754,55 @@ fn truncated_and_mutated_answers_never_panic() {
         !r.imprint_ok
             && r.problems
                 .contains(&timestamp::TimestampProblem::ImprintMismatch)
+    );
+}
+
+/// Windows' lifetime-signing rule: a leaf with the lifetime-signing EKU
+/// (1.3.6.1.4.1.311.10.3.13) makes its signatures expire with it, so a timestamp does not
+/// rescue an expired one.
+#[test]
+fn a_timestamp_does_not_rescue_a_lifetime_signing_leaf() {
+    if !tools() {
+        return;
+    }
+    let dir = TempDir::new();
+    let ext = "basicConstraints = critical, CA:false\nkeyUsage = critical, digitalSignature";
+    let verdicts: Vec<bool> = ["codeSigning", "codeSigning, 1.3.6.1.4.1.311.10.3.13"]
+        .iter()
+        .enumerate()
+        .map(|(i, eku)| {
+            let (key, chain) = common::issue_leaf(
+                dir.path(),
+                &format!("lifetime{i}"),
+                &format!("{ext}\nextendedKeyUsage = {eku}"),
+                "20200101000000Z",
+                "20210101000000Z",
+            );
+            let exe = std::fs::read(fixture("pe/hello64.exe")).unwrap();
+            let subject = authsign::open(&exe).unwrap();
+            let signer = LocalSigner::from_files(key, &[chain]).unwrap();
+            let pkcs7 = authsign::sign(subject.as_ref(), &signer, &SignOptions::default()).unwrap();
+            let tsa = FixedTimeTsa::new("20200601120000Z");
+            let stamped = timestamp::apply(
+                &pkcs7,
+                &tsa,
+                TimestampKind::Rfc3161,
+                DigestAlgorithm::Sha256,
+            )
+            .unwrap();
+            let mut out = Vec::new();
+            subject.with_signature(&stamped, &mut out).unwrap();
+            let signed = authsign::open(&out).unwrap();
+            let report =
+                authsign::verify::Verifier::new(authsign::verify::Policy::with_trusted(root()))
+                    .verify(signed.as_ref())
+                    .unwrap();
+            report.is_valid()
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [true, false],
+        "timestamp rescues the plain leaf only"
     );
 }

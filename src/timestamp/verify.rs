@@ -331,3 +331,38 @@ pub(crate) fn check_signer(
     }
     (Some(cert.clone()), problems)
 }
+
+/// `t` as RFC 3339 UTC text (`2025-06-10T22:29:20Z`).
+pub fn rfc3339(t: SystemTime) -> String {
+    let secs = match t.duration_since(std::time::UNIX_EPOCH) {
+        Ok(d) => d.as_secs() as i64,
+        Err(e) => -(e.duration().as_secs() as i64),
+    };
+    let (y, mo, d, h, mi, s) = crate::cms::attributes::civil_from_unix(secs);
+    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+}
+
+/// Serialized with the time as RFC 3339 text and problems as messages.
+#[cfg(feature = "serde")]
+impl serde::Serialize for TimestampReport {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("TimestampReport", 8)?;
+        st.serialize_field(
+            "kind",
+            match self.kind {
+                TimestampKind::Rfc3161 => "rfc3161",
+                TimestampKind::Legacy => "legacy",
+            },
+        )?;
+        st.serialize_field("time", &self.time.map(rfc3339))?;
+        st.serialize_field("tsa", &self.tsa_subject)?;
+        st.serialize_field("tsa_chain", &self.tsa_chain)?;
+        st.serialize_field("digest_algorithm", &self.digest_algorithm)?;
+        st.serialize_field("imprint_ok", &self.imprint_ok)?;
+        st.serialize_field("valid", &self.is_valid())?;
+        let problems: Vec<String> = self.problems.iter().map(ToString::to_string).collect();
+        st.serialize_field("errors", &problems)?;
+        st.end()
+    }
+}

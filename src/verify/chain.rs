@@ -29,6 +29,10 @@ pub const MAX_CHAIN_DEPTH: usize = 8;
 pub const CODE_SIGNING_EKU: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.3");
 /// `id-kp-timeStamping` (1.3.6.1.5.5.7.3.8): required on time-stamping authority certificates.
 pub const TIME_STAMPING_EKU: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
+/// Microsoft lifetime signing (1.3.6.1.4.1.311.10.3.13): signatures expire with the
+/// certificate, even when timestamped.
+pub const LIFETIME_SIGNING_EKU: ObjectIdentifier =
+    ObjectIdentifier::new_unwrap("1.3.6.1.4.1.311.10.3.13");
 /// `anyExtendedKeyUsage` (2.5.29.37.0): accepted on issuing CAs, not on the leaf.
 pub const ANY_EKU: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.29.37.0");
 
@@ -302,6 +306,14 @@ fn check_issuer(
         Ok(_) => {}
         Err(_) => errors.push(malformed("extendedKeyUsage")),
     }
+}
+
+/// Whether `cert` has an extended key usage extension that lists `usage`.
+pub fn has_extended_key_usage(cert: &Certificate, usage: &ObjectIdentifier) -> bool {
+    matches!(
+        cert.tbs_certificate().get_extension::<ExtendedKeyUsage>(),
+        Ok(Some((_, eku))) if eku.0.contains(usage)
+    )
 }
 
 fn missing_eku(cert: &Certificate, usage: ObjectIdentifier) -> ChainError {

@@ -28,8 +28,11 @@ pub const MAX_NESTED: usize = 16;
 pub struct Policy {
     /// Trust anchors: a chain must end at (or be issued by) one of these.
     pub trusted: Vec<Certificate>,
-    /// The time at which certificates must be valid; now when `None`.
+    /// The time at which certificates must be valid when a signature has no valid timestamp;
+    /// now when `None`.
     pub time: Option<SystemTime>,
+    /// Extra trust anchors for timestamp authorities (the `trusted` anchors count too).
+    pub tsa_trusted: Vec<Certificate>,
 }
 
 impl Policy {
@@ -38,6 +41,7 @@ impl Policy {
         Self {
             trusted: anchors,
             time: None,
+            tsa_trusted: Vec::new(),
         }
     }
 }
@@ -206,8 +210,30 @@ impl Verifier {
             r.problems.push(Problem::BadSignature(e));
         }
 
+        // Timestamps: each checked on its own; a valid one fixes the time at which the
+        // certificates must be valid, except for a leaf with the lifetime-signing EKU, whose
+        // signatures expire with it (Windows' rule).
+        let tsa_anchors: Vec<Certificate> = self
+            .policy
+            .tsa_trusted
+            .iter()
+            .chain(&self.policy.trusted)
+            .cloned()
+            .collect();
+        let timestamps =
+            crate::timestamp::verify::verify_timestamps(si, &sd.certificates, &tsa_anchors);
+        for t in &timestamps {
+            r.problems
+                .extend(t.problems.iter().map(|p| Problem::Timestamp(p.to_string())));
+        }
+        let now = self.policy.time.unwrap_or_else(SystemTime::now);
+        let at = match timestamp_time(&timestamps) {
+            Some(t) if !chain::has_extended_key_usage(signer, &chain::LIFETIME_SIGNING_EKU) => t,
+            _ => now,
+        };
+        r.timestamps = timestamps;
+
         // The chain to a trust anchor.
-        let at = self.policy.time.unwrap_or_else(SystemTime::now);
         match chain::build_chain(signer, &pool, &self.policy.trusted, at) {
             Ok(path) => {
                 r.chain = path
@@ -221,6 +247,29 @@ impl Verifier {
         }
         r
     }
+}
+
+/// The time certificates are checked at: that of the earliest timestamp that is sound apart
+/// from trust in its TSA (an untrusted TSA is reported as a problem on its own, so the verdict
+/// is invalid anyway; checking validity at its time keeps the report to the real problems).
+fn timestamp_time(timestamps: &[crate::timestamp::verify::TimestampReport]) -> Option<SystemTime> {
+    use crate::timestamp::verify::TimestampProblem;
+    use chain::ChainError;
+    timestamps
+        .iter()
+        .filter(|t| {
+            t.imprint_ok
+                && t.problems.iter().all(|p| {
+                    matches!(
+                        p,
+                        TimestampProblem::Chain(
+                            ChainError::UntrustedRoot { .. } | ChainError::IssuerNotFound { .. }
+                        )
+                    )
+                })
+        })
+        .filter_map(|t| t.time)
+        .min()
 }
 
 /// Parse `der` and, recursively, its nested signatures, appending them to `out`.

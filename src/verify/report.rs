@@ -56,6 +56,8 @@ pub enum Problem {
     },
     /// The signature is stored in a way Windows rejects (data after it, hidden bytes).
     Storage(String),
+    /// A timestamp is present but not valid.
+    Timestamp(String),
 }
 
 impl Problem {
@@ -73,6 +75,7 @@ impl Problem {
             Problem::Chain(_) => "chain",
             Problem::PageHashMismatch { .. } => "page-hash-mismatch",
             Problem::Storage(_) => "storage",
+            Problem::Timestamp(_) => "timestamp",
         }
     }
 }
@@ -105,6 +108,7 @@ impl fmt::Display for Problem {
                 )
             }
             Problem::Storage(s) => write!(f, "{s}"),
+            Problem::Timestamp(s) => write!(f, "timestamp: {s}"),
         }
     }
 }
@@ -139,6 +143,8 @@ pub struct SignatureReport {
     pub chain: Vec<String>,
     /// Page hashes: `None` when the signature has none.
     pub page_hashes: Option<crate::subject::PageHashCheck>,
+    /// Every timestamp of the signature (RFC 3161 tokens and legacy counter-signatures).
+    pub timestamps: Vec<crate::timestamp::verify::TimestampReport>,
     /// Everything wrong with the signature; empty when it is valid.
     #[cfg_attr(feature = "serde", serde(rename = "errors"))]
     pub problems: Vec<Problem>,
@@ -158,6 +164,7 @@ impl SignatureReport {
             signer_serial: None,
             chain: Vec::new(),
             page_hashes: None,
+            timestamps: Vec::new(),
             problems: Vec::new(),
         }
     }
