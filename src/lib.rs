@@ -1,7 +1,8 @@
 //! # authsign
 //!
 //! Authenticode signing and verification in pure Rust, for PE files (`.exe`, `.dll`, `.sys`,
-//! `.efi`).
+//! `.efi`), cabinets (`.cab`) and Windows Installer packages (`.msi`). See the [`manual`] for
+//! how Authenticode works and how authsign proves it matches signtool and osslsigncode.
 //!
 //! The pieces mirror Windows' own design:
 //! - a [`Subject`] per file format (the SIP): recognise the file, compute its Authenticode
