@@ -242,3 +242,58 @@ fn empty_and_tiny_inputs_are_unsupported_or_malformed() {
         );
     }
 }
+
+/// Found by reasoning about the `sign_roundtrip` target's property: a certificate table at an
+/// offset that is not a multiple of 8 (the PE specification requires quadword-aligned
+/// entries). Signing such a file wrote the new table at the next multiple of 8 after zero
+/// padding, but the digest had been computed without that padding, so the new signature
+/// never verified; removing the signature likewise changed the digest. Such files are now
+/// malformed.
+#[test]
+fn an_unaligned_certificate_table_is_malformed() {
+    let data = std::fs::read(fixture("regressions/pe-unaligned-certificate-table")).unwrap();
+    match authsign::open(&data) {
+        Err(Error::Malformed(m)) => {
+            assert_eq!(m.format, Format::Pe);
+            assert!(m.what.contains("aligned"), "{m}");
+        }
+        Err(e) => panic!("expected a malformed PE, got {e:?}"),
+        Ok(subject) => {
+            let signer = authsign::signer::LocalSigner::from_files(
+                pki("leaf-p256.key"),
+                &[pki("leaf-p256-chain.pem")],
+            )
+            .unwrap();
+            let pkcs7 = authsign::sign(subject.as_ref(), &signer, &Default::default()).unwrap();
+            let mut signed = Vec::new();
+            subject.with_signature(&pkcs7, &mut signed).unwrap();
+            let report = verifier().verify(authsign::open(&signed).unwrap().as_ref());
+            panic!("a certificate table at an unaligned offset was accepted; signing it gives {report:?}")
+        }
+    };
+}
+
+/// The other side of the same rule: our own signing keeps the table aligned for files of any
+/// length, and removing then re-signing keeps the digest.
+#[test]
+fn signing_files_of_any_length_keeps_the_table_aligned() {
+    let base = std::fs::read(fixture("pe/hello64.exe")).unwrap();
+    let signer = authsign::signer::LocalSigner::from_files(
+        pki("leaf-p256.key"),
+        &[pki("leaf-p256-chain.pem")],
+    )
+    .unwrap();
+    for extra in 0..8 {
+        let mut data = base.clone();
+        data.extend(std::iter::repeat_n(0xa5, extra));
+        let subject = authsign::open(&data).unwrap();
+        let pkcs7 =
+            authsign::sign(subject.as_ref(), &signer, &authsign::SignOptions::default()).unwrap();
+        let mut signed = Vec::new();
+        subject.with_signature(&pkcs7, &mut signed).unwrap();
+        let report = verifier()
+            .verify(authsign::open(&signed).unwrap().as_ref())
+            .unwrap();
+        assert!(report.is_valid(), "{extra}: {report:?}");
+    }
+}
