@@ -55,7 +55,8 @@ pub fn exercise_file(data: &[u8]) {
         return;
     };
     let _ = subject.format();
-    let digests = subject.digest(&DigestAlgorithm::ALL);
+    // One algorithm keeps executions fast; MultiDigest is covered by the unit tests.
+    let digests = subject.digest(&[DigestAlgorithm::Sha256]);
     let _ = subject.indirect_data(DigestAlgorithm::Sha256, &Default::default());
     if let Ok(sigs) = subject.signatures() {
         for s in sigs {
@@ -69,7 +70,9 @@ pub fn exercise_file(data: &[u8]) {
         let again = authsign::open(&removed).expect("the file without signature opens");
         if let Ok(d) = &digests {
             assert_eq!(
-                &again.digest(&DigestAlgorithm::ALL).expect("digest after remove"),
+                &again
+                    .digest(&DigestAlgorithm::ALL)
+                    .expect("digest after remove"),
                 d,
                 "removing the signature changed the digest"
             );
@@ -139,7 +142,9 @@ pub fn exercise_sign_roundtrip(data: &[u8]) {
     }
     let signed_subject = authsign::open(&signed).expect("the signed file opens");
     assert_eq!(
-        signed_subject.digest(&[DigestAlgorithm::Sha256]).expect("digest of the signed file"),
+        signed_subject
+            .digest(&[DigestAlgorithm::Sha256])
+            .expect("digest of the signed file"),
         digest,
         "signing changed the digest"
     );
@@ -149,12 +154,19 @@ pub fn exercise_sign_roundtrip(data: &[u8]) {
         "embed then extract changed the PKCS#7"
     );
     let report = verifier().verify(signed_subject.as_ref()).expect("verify");
-    assert!(report.is_valid(), "our own signature does not verify: {report:?}");
+    assert!(
+        report.is_valid(),
+        "our own signature does not verify: {report:?}"
+    );
     let mut removed = Vec::new();
-    signed_subject.without_signature(&mut removed).expect("remove");
+    signed_subject
+        .without_signature(&mut removed)
+        .expect("remove");
     let unsigned = authsign::open(&removed).expect("the unsigned file opens");
     assert_eq!(
-        unsigned.digest(&[DigestAlgorithm::Sha256]).expect("digest after remove"),
+        unsigned
+            .digest(&[DigestAlgorithm::Sha256])
+            .expect("digest after remove"),
         digest,
         "sign then remove changed the digest"
     );
