@@ -9,7 +9,7 @@
 //! | certificates in a SignedData | `cms::signed_data::MAX_CERTIFICATES` |
 //! | SignerInfos in a SignedData | `cms::signed_data::MAX_SIGNER_INFOS` |
 //! | attributes in one attribute set | `cms::signed_data::MAX_ATTRIBUTES` |
-//! | nested signatures followed | `verify::MAX_NESTED` |
+//! | nested signatures followed (depth; 4x in total) | `verify::MAX_NESTED` |
 //! | PE certificate-table entries | `pe::certificate_table::MAX_ENTRIES` |
 //! | PE certificate-table bytes read | `pe::certificate_table::MAX_TABLE_SIZE` |
 //! | PE sections | the format's u16 `NumberOfSections`, table inside the file |
@@ -251,6 +251,29 @@ fn nested_signatures_followed() {
     // The primary plus MAX_NESTED levels of nesting are reported; deeper ones are not followed.
     assert_eq!(count(MAX_NESTED + 1), MAX_NESTED + 1);
     assert_eq!(count(MAX_NESTED + 2), MAX_NESTED + 1);
+}
+
+#[test]
+fn nested_signatures_in_total() {
+    // Siblings in one nested-signature attribute: at most 4 * MAX_NESTED are followed.
+    let verifier = Verifier::new(Policy::default());
+    let child = signed_data(&[], 4, None);
+    let count = |n: usize| {
+        let values: Vec<&[u8]> = std::iter::repeat_n(child.as_slice(), n).collect();
+        let attr = tlv::sequence(&[
+            &tlv::oid(&oids::SPC_NESTED_SIGNATURE),
+            &tlv::constructed(tag::SET, &values),
+        ]);
+        let primary = signed_data(&[], 4, Some(&tlv::set_of(vec![attr])));
+        let pe = with_table(
+            &hello64(),
+            &certificate_table::build_entry(&primary).unwrap(),
+        );
+        let subject = authsign::open(&pe).unwrap();
+        verifier.verify(subject.as_ref()).unwrap().signatures.len()
+    };
+    assert_eq!(count(4 * MAX_NESTED), 4 * MAX_NESTED + 1);
+    assert_eq!(count(4 * MAX_NESTED + 1), 4 * MAX_NESTED + 1);
 }
 
 // ---- PE ----
