@@ -71,7 +71,7 @@ pub fn exercise_file(data: &[u8]) {
         if let Ok(d) = &digests {
             assert_eq!(
                 &again
-                    .digest(&DigestAlgorithm::ALL)
+                    .digest(&[DigestAlgorithm::Sha256])
                     .expect("digest after remove"),
                 d,
                 "removing the signature changed the digest"
