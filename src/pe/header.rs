@@ -274,6 +274,15 @@ impl PeHeaders {
                         format!("certificate table at {offset:#x} overlaps the PE headers"),
                     ));
                 }
+                // Entries are quadword aligned, the first one too. An unaligned table cannot
+                // be re-signed consistently: the new one is written after zero padding that
+                // the existing signatures' digest does not cover.
+                if offset % 8 != 0 {
+                    return Err(malformed(
+                        cert_dir_offset,
+                        format!("certificate table at {offset:#x} is not 8-byte aligned"),
+                    ));
+                }
                 let end = offset + size; // two u32s: no overflow
                 if end > file_len {
                     return Err(malformed(

@@ -1,0 +1,10 @@
+//! MSI (OLE compound files) through the generic entry point. The input's first bytes are
+//! forced to the compound-file magic so that every execution reaches the MSI subject (until it
+//! exists, only the format recognition in `authsign::open`).
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let mut v = data.to_vec();
+    let n = v.len().min(authsign_fuzz::MSI_MAGIC.len());
+    v[..n].copy_from_slice(&authsign_fuzz::MSI_MAGIC[..n]);
+    authsign_fuzz::exercise_file(&v);
+});

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Fill fuzz/corpus/<target>/ with seeds: the PE fixtures, the third-party files, files signed
+# with the test PKI and the signatures extracted from them, the jsign fuzz regressions
+# (gunzipped) and our own regression files. Safe to re-run; existing corpus files are kept.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+c=fuzz/corpus
+mkdir -p "$c"/{pe,cab,msi,cms,verify,sign_roundtrip}
+fx=tests/fixtures
+
+add() { # add TARGET FILE...: copy each file under its content hash
+  local t=$1 f; shift
+  for f in "$@"; do
+    [ -f "$f" ] || continue
+    cp "$f" "$c/$t/$(sha1sum "$f" | cut -c1-40)"
+  done
+}
+add_gz() { # add_gz TARGET FILE.gz...
+  local t=$1 f; shift
+  for f in "$@"; do
+    [ -f "$f" ] || continue
+    local tmp; tmp=$(mktemp); gunzip -c "$f" > "$tmp"; add "$t" "$tmp"; rm -f "$tmp"
+  done
+}
+shopt -s nullglob nocaseglob
+pe_files=($fx/pe/*.exe $fx/pe/*.dll $fx/third-party/*.exe $fx/third-party/*.efi $fx/regressions/pe-*)
+add pe "${pe_files[@]}"
+add sign_roundtrip "${pe_files[@]}"
+# CAB and MSI fixtures land with their subjects; these globs pick them up.
+add cab $fx/cab/*.cab $fx/third-party/*.cab $fx/regressions/cab-*
+add msi $fx/msi/*.msi $fx/third-party/*.msi $fx/regressions/msi-*
+add cms $fx/regressions/cms-*
+add verify $fx/regressions/verify-*
+reg=$fx/third-party/fuzz-regressions
+add_gz pe $reg/*Exe*.gz
+add_gz sign_roundtrip $reg/*Exe*.gz
+add_gz cab $reg/*Cab*.gz
+add_gz msi $reg/*Msi*.gz
+shopt -u nocaseglob
+
+# Signed files and their signatures, made with the test PKI by the example CLI.
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+cargo build -q --examples
+bin=target/debug/examples
+pki=$fx/pki
+for f in $fx/pe/hello32.exe $fx/pe/hello64.exe $fx/pe/lib64.dll; do
+  for k in rsa p256 p384; do
+    out=$tmp/$(basename "$f").$k
+    "$bin/sign" --cert $pki/leaf-$k-chain.pem --key $pki/leaf-$k.key "$f" -o "$out" >/dev/null
+    "$bin/verify" --extract "$out.p7" "$out" >/dev/null
+    add pe "$out"; add sign_roundtrip "$out"; add cms "$out.p7"
+    printf '\0' | cat - "$out" > "$out.v0"; add verify "$out.v0"
+    printf '\1' | cat - "$out.p7" > "$out.v1"; add verify "$out.v1"
+  done
+done
+for f in $fx/third-party/*signed*.efi tests/data/*.signed; do
+  [ -f "$f" ] || continue
+  "$bin/verify" --extract "$tmp/x.p7" "$f" >/dev/null 2>&1 || true
+  add cms "$tmp/x.p7"; add pe "$f"
+  printf '\1' | cat - "$tmp/x.p7" > "$tmp/x.v1"; add verify "$tmp/x.v1"
+done
+for t in pe cab msi cms verify sign_roundtrip; do
+  echo "$t: $(ls "$c/$t" | wc -l) seeds"
+done

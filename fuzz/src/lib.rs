@@ -1,0 +1,174 @@
+//! Shared bodies of the fuzz targets: every target hands its input to one of these, so a
+//! crash found by one target reproduces with the same function from a test.
+
+use std::time::{Duration, SystemTime};
+
+use authsign::signer::LocalSigner;
+use authsign::verify::{Policy, Verifier};
+use authsign::{DigestAlgorithm, SignOptions};
+
+/// The test PKI's P-256 leaf (fast to sign with) and its chain.
+const KEY: &str = include_str!("../../tests/fixtures/pki/leaf-p256.key");
+const CHAIN: &str = include_str!("../../tests/fixtures/pki/leaf-p256-chain.pem");
+const ROOT: &str = include_str!("../../tests/fixtures/pki/root.pem");
+
+/// A valid unsigned PE (PE32+) used as the carrier of fuzzed signatures.
+pub const CARRIER: &[u8] = include_bytes!("../../tests/fixtures/pe/hello64.exe");
+
+/// Magic of a Microsoft cabinet.
+pub const CAB_MAGIC: &[u8] = b"MSCF";
+/// Magic of an OLE compound file (MSI).
+pub const MSI_MAGIC: &[u8] = &[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1];
+
+/// The test signer.
+pub fn signer() -> LocalSigner {
+    LocalSigner::from_pem(KEY, CHAIN).expect("test key")
+}
+
+/// A verifier trusting the test root, at a fixed time inside the test certificates' validity.
+pub fn verifier() -> Verifier {
+    let anchors = authsign::certificates_from_pem(ROOT.as_bytes()).expect("root");
+    let mut policy = Policy::with_trusted(anchors);
+    policy.time = Some(SystemTime::UNIX_EPOCH + Duration::from_secs(1_750_000_000));
+    Verifier::new(policy)
+}
+
+/// A writer that accepts and discards bytes but counts them, so huge outputs cost no memory.
+#[derive(Default)]
+pub struct Count(pub u64);
+
+impl std::io::Write for Count {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Open `data` with `authsign::open` and run every read-only and writing operation of the
+/// subject on it: digest, indirect data, signatures, remove, embed a small signature.
+/// Errors are fine; panics, hangs and unbounded allocations are bugs.
+pub fn exercise_file(data: &[u8]) {
+    let Ok(subject) = authsign::open(&data) else {
+        return;
+    };
+    let _ = subject.format();
+    // One algorithm keeps executions fast; MultiDigest is covered by the unit tests.
+    let digests = subject.digest(&[DigestAlgorithm::Sha256]);
+    let _ = subject.indirect_data(DigestAlgorithm::Sha256, &Default::default());
+    if let Ok(sigs) = subject.signatures() {
+        for s in sigs {
+            let _ = authsign::cms::SignedData::parse(&s);
+        }
+    }
+    let _ = subject.signature();
+    let mut removed = Vec::new();
+    if subject.without_signature(&mut removed).is_ok() {
+        // What we write must open again, and removing does not change the digest.
+        let again = authsign::open(&removed).expect("the file without signature opens");
+        if let Ok(d) = &digests {
+            assert_eq!(
+                &again
+                    .digest(&[DigestAlgorithm::Sha256])
+                    .expect("digest after remove"),
+                d,
+                "removing the signature changed the digest"
+            );
+        }
+    }
+    let _ = subject.with_signature(&[0x30, 0x03, 0x02, 0x01, 0x01], &mut Count::default());
+}
+
+/// Parse `data` as a PKCS#7 SignedData and as the Authenticode structures inside it.
+pub fn exercise_cms(data: &[u8]) {
+    let _ = authsign::cms::tlv::parse_one(data, "fuzz").map(|t| t.children().all("fuzz"));
+    let _ = authsign::cms::IndirectData::parse(data);
+    if let Ok(sd) = authsign::cms::SignedData::parse(data) {
+        for n in sd.nested_signatures() {
+            let _ = authsign::cms::SignedData::parse(&n);
+        }
+        for si in &sd.signer_infos {
+            let _ = si.digest_algorithm();
+            let _ = si.message_digest();
+            let _ = si.content_type();
+        }
+        // The content we keep is what we parsed.
+        let again = authsign::cms::IndirectData::parse(&sd.indirect_data_der)
+            .expect("kept SpcIndirectDataContent parses again");
+        assert_eq!(again, sd.indirect_data);
+    }
+}
+
+/// Verify arbitrary bytes: the first byte chooses between verifying `data[1..]` as a whole
+/// file, and embedding `data[1..]` as the signature of a valid PE and verifying that.
+pub fn exercise_verify(data: &[u8]) {
+    let Some((&mode, rest)) = data.split_first() else {
+        return;
+    };
+    let v = verifier();
+    if mode & 1 == 0 {
+        if let Ok(subject) = authsign::open(&rest) {
+            let _ = v.verify(subject.as_ref());
+        }
+        return;
+    }
+    let carrier = authsign::open(&CARRIER).expect("carrier");
+    let mut signed = Vec::new();
+    if carrier.with_signature(rest, &mut signed).is_err() {
+        return;
+    }
+    let subject = authsign::open(&signed).expect("the carrier with a signature opens");
+    let _ = v.verify(subject.as_ref());
+}
+
+/// Sign `data` (a mutated file) with the test key if it opens, then check: the signed file
+/// opens, verifies, has the same digest, and removing the signature keeps the digest.
+pub fn exercise_sign_roundtrip(data: &[u8]) {
+    let Ok(subject) = authsign::open(&data) else {
+        return;
+    };
+    let Ok(digest) = subject.digest(&[DigestAlgorithm::Sha256]) else {
+        return;
+    };
+    let signer = signer();
+    let Ok(pkcs7) = authsign::sign(subject.as_ref(), &signer, &SignOptions::default()) else {
+        return;
+    };
+    let mut signed = Vec::new();
+    if subject.with_signature(&pkcs7, &mut signed).is_err() {
+        return;
+    }
+    let signed_subject = authsign::open(&signed).expect("the signed file opens");
+    assert_eq!(
+        signed_subject
+            .digest(&[DigestAlgorithm::Sha256])
+            .expect("digest of the signed file"),
+        digest,
+        "signing changed the digest"
+    );
+    assert_eq!(
+        signed_subject.signature().expect("signature").as_deref(),
+        Some(pkcs7.as_slice()),
+        "embed then extract changed the PKCS#7"
+    );
+    let report = verifier().verify(signed_subject.as_ref()).expect("verify");
+    assert!(
+        report.is_valid(),
+        "our own signature does not verify: {report:?}"
+    );
+    let mut removed = Vec::new();
+    signed_subject
+        .without_signature(&mut removed)
+        .expect("remove");
+    let unsigned = authsign::open(&removed).expect("the unsigned file opens");
+    assert_eq!(
+        unsigned
+            .digest(&[DigestAlgorithm::Sha256])
+            .expect("digest after remove"),
+        digest,
+        "sign then remove changed the digest"
+    );
+    assert!(unsigned.signatures().expect("signatures").is_empty());
+}
