@@ -41,6 +41,7 @@ pub struct SignatureLocation {
 /// structure 2`, zero padded to `cbCFHeader`; structure 2, when 16 bytes long, locates the
 /// signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HeaderReserve {
     /// `FLAG_RESERVE_PRESENT` is clear: no reserve fields at all.
     Absent,

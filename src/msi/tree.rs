@@ -18,6 +18,7 @@ pub const MAX_DEPTH: usize = 64;
 
 /// What a directory entry is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum EntryKind {
     /// The root storage ("Root Entry").
     Root,
