@@ -49,14 +49,9 @@ pub mod timestamp;
 pub mod verify;
 
 pub use certs::certificates_from_pem;
-/// The X.509 crate whose `Certificate` appears in this API (signer chains, trust anchors),
-/// re-exported so callers use the same version.
-pub use x509_cert;
-/// An X.509 certificate (from [`x509_cert`]).
-pub use x509_cert::Certificate;
+pub use cms::Profile;
 /// The OID crate whose `ObjectIdentifier` appears in the [`cms`] types, re-exported.
 pub use const_oid;
-pub use cms::Profile;
 pub use digest::DigestAlgorithm;
 pub use error::{Error, Format, Result};
 pub use input::{FileInput, Input};
@@ -65,6 +60,11 @@ pub use sign::{
 };
 pub use signer::{SignatureAlgorithm, Signer};
 pub use subject::{open, Subject, SubjectOptions};
+/// The X.509 crate whose `Certificate` appears in this API (signer chains, trust anchors),
+/// re-exported so callers use the same version.
+pub use x509_cert;
+/// An X.509 certificate (from [`x509_cert`]).
+pub use x509_cert::Certificate;
 
 #[doc = include_str!("../README.md")]
 #[cfg(doctest)]

@@ -5,10 +5,9 @@
 
 use const_oid::ObjectIdentifier;
 
-use super::oids;
-use super::signed_data::{SignerInfo, MAX_CERTIFICATES, MAX_SIGNER_INFOS};
-use super::tlv::{self, tag};
-use crate::error::{Error, Format, Result};
+use super::signed_data::SignerInfo;
+use super::tlv::tag;
+use crate::error::Result;
 
 /// Constructed OCTET STRING (BER), whose value is the concatenation of its segments.
 const OCTET_STRING_CONSTRUCTED: u8 = 0x24;
@@ -30,28 +29,11 @@ pub struct AnySignedData {
     pub signer_infos_der: Vec<Vec<u8>>,
 }
 
-fn malformed(offset: usize, what: impl Into<String>) -> Error {
-    Error::malformed(Format::Cms, offset as u64, what)
-}
-
 /// Parse a DER (or BER) ContentInfo holding a SignedData with any content type. Trailing
 /// zero bytes are accepted.
 pub fn parse_signed_data(data: &[u8]) -> Result<AnySignedData> {
-    let ci = tlv::parse_one(data, "ContentInfo")?.expect(tag::SEQUENCE, "ContentInfo")?;
-    let mut r = ci.children();
-    let ct = r.next("ContentInfo contentType")?;
-    if ct.oid()? != oids::SIGNED_DATA {
-        return Err(malformed(ct.offset, "ContentInfo is not signedData"));
-    }
-    let sd = r
-        .expect(tag::context(0), "ContentInfo content")?
-        .children()
-        .expect(tag::SEQUENCE, "SignedData")?;
-    let mut r = sd.children();
-    let version = r.expect(tag::INTEGER, "SignedData version")?.small_uint()?;
-    r.expect(tag::SET, "SignedData digestAlgorithms")?;
-    let eci = r.expect(tag::SEQUENCE, "SignedData encapContentInfo")?;
-    let mut er = eci.children();
+    let env = super::signed_data::envelope(data)?;
+    let mut er = env.encapsulated.children();
     let content_type = er.next("eContentType")?.oid()?;
     let content = match er.next_if(tag::context(0), "eContent")? {
         None => None,
@@ -73,41 +55,17 @@ pub fn parse_signed_data(data: &[u8]) -> Result<AnySignedData> {
             }
         }
     };
-    let mut certificates = Vec::new();
-    if let Some(certs) = r.next_if(tag::context(0), "certificates")? {
-        let mut cr = certs.children();
-        while !cr.is_empty() {
-            if certificates.len() >= MAX_CERTIFICATES {
-                return Err(malformed(cr.offset(), "too many certificates"));
-            }
-            let c = cr.next("certificate")?;
-            if c.tag == tag::SEQUENCE {
-                certificates.push(c.raw.to_vec());
-            }
-        }
-    }
-    r.next_if(tag::context(1), "crls")?;
-    let sis = r.expect(tag::SET, "SignedData signerInfos")?;
-    let mut signer_infos = Vec::new();
-    let mut signer_infos_der = Vec::new();
-    let mut sr = sis.children();
-    while !sr.is_empty() {
-        if signer_infos.len() >= MAX_SIGNER_INFOS {
-            return Err(malformed(sr.offset(), "too many SignerInfos"));
-        }
-        let t = sr.expect(tag::SEQUENCE, "SignerInfo")?;
-        signer_infos.push(SignerInfo::from_der(t.raw)?);
-        signer_infos_der.push(t.raw.to_vec());
-    }
-    if signer_infos.is_empty() {
-        return Err(malformed(sis.offset, "no SignerInfo"));
-    }
+    let signer_infos = env
+        .signer_infos
+        .iter()
+        .map(|t| SignerInfo::from_der(t.raw))
+        .collect::<Result<Vec<_>>>()?;
     Ok(AnySignedData {
-        version,
+        version: env.version,
         content_type,
         content,
-        certificates,
+        certificates: env.certificates,
         signer_infos,
-        signer_infos_der,
+        signer_infos_der: env.signer_infos.iter().map(|t| t.raw.to_vec()).collect(),
     })
 }

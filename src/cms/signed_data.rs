@@ -263,27 +263,75 @@ pub struct SignedData {
     pub signer_infos: Vec<SignerInfo>,
 }
 
+/// The parts of a ContentInfo(SignedData) that every reader needs, over the original bytes.
+pub(crate) struct Envelope<'a> {
+    /// SignedData version.
+    pub version: u64,
+    /// The encapsulated content info (`SEQUENCE { eContentType, [0] eContent OPTIONAL }`).
+    pub encapsulated: Tlv<'a>,
+    /// Embedded X.509 certificates as encoded (attribute certificates and other choices are
+    /// left out).
+    pub certificates: Vec<Vec<u8>>,
+    /// The SignerInfo TLVs (at least one).
+    pub signer_infos: Vec<Tlv<'a>>,
+}
+
+/// Parse the ContentInfo(SignedData) envelope of `data`, bounded by [`MAX_CERTIFICATES`] and
+/// [`MAX_SIGNER_INFOS`]. Trailing zero bytes (padding) are accepted.
+pub(crate) fn envelope(data: &[u8]) -> Result<Envelope<'_>> {
+    let bad = |offset: usize, what: &str| Error::malformed(Format::Cms, offset as u64, what);
+    let ci = tlv::parse_one(data, "ContentInfo")?.expect(tag::SEQUENCE, "ContentInfo")?;
+    let mut r = ci.children();
+    let ct = r.next("ContentInfo contentType")?;
+    if ct.oid()? != oids::SIGNED_DATA {
+        return Err(bad(ct.offset, "ContentInfo is not signedData"));
+    }
+    let explicit = r.expect(tag::context(0), "ContentInfo content")?;
+    let sd = explicit.children().expect(tag::SEQUENCE, "SignedData")?;
+    let mut r = sd.children();
+    let version = r.expect(tag::INTEGER, "SignedData version")?.small_uint()?;
+    r.expect(tag::SET, "SignedData digestAlgorithms")?;
+    let encapsulated = r.expect(tag::SEQUENCE, "SignedData contentInfo")?;
+    let mut certificates = Vec::new();
+    if let Some(certs) = r.next_if(tag::context(0), "certificates")? {
+        let mut cr = certs.children();
+        while !cr.is_empty() {
+            if certificates.len() >= MAX_CERTIFICATES {
+                return Err(bad(cr.offset(), "too many certificates"));
+            }
+            let c = cr.next("certificate")?;
+            if c.tag == tag::SEQUENCE {
+                certificates.push(c.raw.to_vec());
+            }
+        }
+    }
+    r.next_if(tag::context(1), "crls")?;
+    let sis = r.expect(tag::SET, "SignedData signerInfos")?;
+    let mut signer_infos = Vec::new();
+    let mut sr = sis.children();
+    while !sr.is_empty() {
+        if signer_infos.len() >= MAX_SIGNER_INFOS {
+            return Err(bad(sr.offset(), "too many SignerInfos"));
+        }
+        signer_infos.push(sr.expect(tag::SEQUENCE, "SignerInfo")?);
+    }
+    if signer_infos.is_empty() {
+        return Err(bad(sis.offset, "no SignerInfo"));
+    }
+    Ok(Envelope {
+        version,
+        encapsulated,
+        certificates,
+        signer_infos,
+    })
+}
+
 impl SignedData {
     /// Parse a DER (or BER) ContentInfo holding an Authenticode SignedData. Trailing zero bytes
     /// (padding) after the ContentInfo are accepted.
     pub fn parse(data: &[u8]) -> Result<Self> {
-        let ci = tlv::parse_one(data, "ContentInfo")?.expect(tag::SEQUENCE, "ContentInfo")?;
-        let mut r = ci.children();
-        let ct = r.next("ContentInfo contentType")?;
-        if ct.oid()? != oids::SIGNED_DATA {
-            return Err(Error::malformed(
-                Format::Cms,
-                ct.offset as u64,
-                "ContentInfo is not signedData",
-            ));
-        }
-        let explicit = r.expect(tag::context(0), "ContentInfo content")?;
-        let sd = explicit.children().expect(tag::SEQUENCE, "SignedData")?;
-        let mut r = sd.children();
-        let version = r.expect(tag::INTEGER, "SignedData version")?.small_uint()?;
-        r.expect(tag::SET, "SignedData digestAlgorithms")?;
-        let eci = r.expect(tag::SEQUENCE, "SignedData contentInfo")?;
-        let mut er = eci.children();
+        let env = envelope(data)?;
+        let mut er = env.encapsulated.children();
         let ect = er.next("contentInfo contentType")?;
         let content_type = ect.oid()?;
         if content_type != oids::SPC_INDIRECT_DATA {
@@ -298,52 +346,18 @@ impl SignedData {
             .children()
             .expect(tag::SEQUENCE, "SpcIndirectDataContent")?;
         let indirect_data = IndirectData::parse(idc.raw)?;
-        let mut certificates = Vec::new();
-        if let Some(certs) = r.next_if(tag::context(0), "certificates")? {
-            let mut cr = certs.children();
-            while !cr.is_empty() {
-                if certificates.len() >= MAX_CERTIFICATES {
-                    return Err(Error::malformed(
-                        Format::Cms,
-                        cr.offset() as u64,
-                        "too many certificates",
-                    ));
-                }
-                // Attribute certificates ([1], [2]) and other choices are kept out of the list.
-                let c = cr.next("certificate")?;
-                if c.tag == tag::SEQUENCE {
-                    certificates.push(c.raw.to_vec());
-                }
-            }
-        }
-        r.next_if(tag::context(1), "crls")?;
-        let sis = r.expect(tag::SET, "SignedData signerInfos")?;
-        let mut signer_infos = Vec::new();
-        let mut sr = sis.children();
-        while !sr.is_empty() {
-            if signer_infos.len() >= MAX_SIGNER_INFOS {
-                return Err(Error::malformed(
-                    Format::Cms,
-                    sr.offset() as u64,
-                    "too many SignerInfos",
-                ));
-            }
-            signer_infos.push(SignerInfo::parse(&sr.expect(tag::SEQUENCE, "SignerInfo")?)?);
-        }
-        if signer_infos.is_empty() {
-            return Err(Error::malformed(
-                Format::Cms,
-                sis.offset as u64,
-                "no SignerInfo",
-            ));
-        }
+        let signer_infos = env
+            .signer_infos
+            .iter()
+            .map(SignerInfo::parse)
+            .collect::<Result<Vec<_>>>()?;
         Ok(Self {
-            version,
+            version: env.version,
             content_type,
             indirect_data_der: idc.raw.to_vec(),
             indirect_data_content: idc.value.to_vec(),
             indirect_data,
-            certificates,
+            certificates: env.certificates,
             signer_infos,
         })
     }

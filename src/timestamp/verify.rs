@@ -310,19 +310,7 @@ pub(crate) fn check_signer(
     if si.content_type().is_some_and(|ct| ct != *content_type) {
         problems.push(TimestampProblem::ContentTypeMismatch);
     }
-    let checked = spki::AlgorithmIdentifierOwned::from_der(&si.signature_algorithm)
-        .map_err(|e| e.to_string())
-        .and_then(|sig_alg| {
-            crypto::verify_signer_digest(
-                cert.tbs_certificate().subject_public_key_info(),
-                alg,
-                &sig_alg,
-                &alg.digest(signed),
-                &si.signature,
-            )
-            .map_err(|e| e.to_string())
-        });
-    if let Err(e) = checked {
+    if let Err(e) = crypto::verify_signer_info(si, signed, alg, cert) {
         problems.push(TimestampProblem::BadSignature(e));
     }
     match cert.tbs_certificate().get_extension::<ExtendedKeyUsage>() {

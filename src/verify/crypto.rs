@@ -480,3 +480,23 @@ mod tests {
             .contains("PSS"));
     }
 }
+
+/// Verify a SignerInfo's signature over its DER signed attributes (`signed_attributes`, the
+/// SET that was signed) with `signer`'s public key and the SignerInfo's algorithms.
+pub fn verify_signer_info(
+    si: &crate::cms::SignerInfo,
+    signed_attributes: &[u8],
+    alg: DigestAlgorithm,
+    signer: &x509_cert::Certificate,
+) -> Result<(), String> {
+    let sig_alg =
+        AlgorithmIdentifierOwned::from_der(&si.signature_algorithm).map_err(|e| e.to_string())?;
+    verify_signer_digest(
+        signer.tbs_certificate().subject_public_key_info(),
+        alg,
+        &sig_alg,
+        &alg.digest(signed_attributes),
+        &si.signature,
+    )
+    .map_err(|e| e.to_string())
+}

@@ -194,19 +194,7 @@ impl Verifier {
         r.signer_subject = Some(signer.tbs_certificate().subject().to_string());
         r.signer_issuer = Some(signer.tbs_certificate().issuer().to_string());
         r.signer_serial = Some(hex::encode(&si.serial));
-        let checked = spki::AlgorithmIdentifierOwned::from_der(&si.signature_algorithm)
-            .map_err(|e| e.to_string())
-            .and_then(|sig_alg| {
-                crypto::verify_signer_digest(
-                    signer.tbs_certificate().subject_public_key_info(),
-                    si_alg,
-                    &sig_alg,
-                    &si_alg.digest(signed_attributes),
-                    &si.signature,
-                )
-                .map_err(|e| e.to_string())
-            });
-        if let Err(e) = checked {
+        if let Err(e) = crypto::verify_signer_info(si, signed_attributes, si_alg, signer) {
             r.problems.push(Problem::BadSignature(e));
         }
 
