@@ -440,6 +440,26 @@ pub fn verify_signer_digest(
     verify_with_key(&key, digest_alg, digest, signature)
 }
 
+/// Verify a SignerInfo's signature over its DER signed attributes (`signed_attributes`, the
+/// SET that was signed) with `signer`'s public key and the SignerInfo's algorithms.
+pub fn verify_signer_info(
+    si: &crate::cms::SignerInfo,
+    signed_attributes: &[u8],
+    alg: DigestAlgorithm,
+    signer: &x509_cert::Certificate,
+) -> Result<(), String> {
+    let sig_alg =
+        AlgorithmIdentifierOwned::from_der(&si.signature_algorithm).map_err(|e| e.to_string())?;
+    verify_signer_digest(
+        signer.tbs_certificate().subject_public_key_info(),
+        alg,
+        &sig_alg,
+        &alg.digest(signed_attributes),
+        &si.signature,
+    )
+    .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -479,24 +499,4 @@ mod tests {
             .to_string()
             .contains("PSS"));
     }
-}
-
-/// Verify a SignerInfo's signature over its DER signed attributes (`signed_attributes`, the
-/// SET that was signed) with `signer`'s public key and the SignerInfo's algorithms.
-pub fn verify_signer_info(
-    si: &crate::cms::SignerInfo,
-    signed_attributes: &[u8],
-    alg: DigestAlgorithm,
-    signer: &x509_cert::Certificate,
-) -> Result<(), String> {
-    let sig_alg =
-        AlgorithmIdentifierOwned::from_der(&si.signature_algorithm).map_err(|e| e.to_string())?;
-    verify_signer_digest(
-        signer.tbs_certificate().subject_public_key_info(),
-        alg,
-        &sig_alg,
-        &alg.digest(signed_attributes),
-        &si.signature,
-    )
-    .map_err(|e| e.to_string())
 }
