@@ -33,7 +33,13 @@ use der::asn1::UintRef;
 use der::{Decode, Encode};
 
 /// The files every key source is tried on. CAB and MSI subjects: one more line each.
-const SUBJECTS: &[&str] = &["pe/hello64.exe", "pe/hello32.exe", "pe/lib64.dll"];
+const SUBJECTS: &[&str] = &[
+    "pe/hello64.exe",
+    "pe/hello32.exe",
+    "pe/lib64.dll",
+    "cab/gcab-mszip.cab",
+    "third-party/minimal.msi",
+];
 
 const TOKEN: &str = "authsign-test";
 /// A second token nobody in this process logs into, for the in-process wrong-PIN check (a

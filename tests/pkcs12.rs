@@ -15,7 +15,13 @@ use authsign::{Error, FileInput, SignOptions};
 use common::{example, fixture, osslsigncode, pki, require_tool, TempDir};
 
 /// The files every key source is tried on. CAB and MSI subjects: one more line each.
-const SUBJECTS: &[&str] = &["pe/hello64.exe", "pe/hello32.exe", "pe/lib64.dll"];
+const SUBJECTS: &[&str] = &[
+    "pe/hello64.exe",
+    "pe/hello32.exe",
+    "pe/lib64.dll",
+    "cab/gcab-mszip.cab",
+    "third-party/minimal.msi",
+];
 
 const PASSWORD: &str = "p12 test pass: ünïcode";
 
