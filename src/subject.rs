@@ -68,6 +68,15 @@ pub trait Subject {
         algs.iter().map(|a| self.indirect_data(*a, opts)).collect()
     }
 
+    /// Whether `data` (a signature's SpcIndirectDataContent) was made for this file: its digest
+    /// equals the file's, as the file is or as it will be once that signature is embedded.
+    /// MSI overrides this: a signature may carry the digest with or without the
+    /// MsiDigitalSignatureEx pre-hash.
+    fn matches_indirect_data(&self, data: &crate::cms::IndirectData) -> Result<bool> {
+        let computed = self.digest(&[data.digest_algorithm])?;
+        Ok(computed.first() == Some(&data.digest))
+    }
+
     /// Format-specific checks of the signed data for `signature` (a parsed SpcIndirectDataContent
     /// whose file digest already matched): for PE, the page hashes. Returns what was checked,
     /// or problems found.

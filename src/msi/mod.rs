@@ -235,6 +235,28 @@ impl<'a> MsiSubject<'a> {
             .map(|(_, d)| d.clone())
     }
 
+    /// Which digest variant `signed` is: `Ok(true)` with the MsiDigitalSignatureEx pre-hash,
+    /// `Ok(false)` without, or the mismatch (against the plain digest) when it is neither.
+    fn dse_variant(&self, alg: DigestAlgorithm, signed: &[u8]) -> Result<Result<bool>> {
+        if let Some(dse) = [true, false]
+            .into_iter()
+            .find(|&dse| self.cached((alg, dse)).as_deref() == Some(signed))
+        {
+            return Ok(Ok(dse));
+        }
+        let both = self.digests(&[(alg, false), (alg, true)])?;
+        Ok(match both.as_slice() {
+            [_, d] if d == signed => Ok(true),
+            [p, _] if p == signed => Ok(false),
+            [p, _] => Err(VerifyError::DigestMismatch {
+                signed: hex::encode(signed),
+                computed: hex::encode(p),
+            }
+            .into()),
+            _ => Err(Error::Unsupported("no digest computed".into())),
+        })
+    }
+
     /// The file digest for each `(algorithm, with pre-hash)` pair, in one pass over the
     /// streams.
     pub fn digests(&self, variants: &[(DigestAlgorithm, bool)]) -> Result<Vec<Vec<u8>>> {
@@ -364,31 +386,16 @@ impl Subject for MsiSubject<'_> {
     /// Writes a compact copy with `pkcs7` as `\u{5}DigitalSignature`, and with
     /// `\u{5}MsiDigitalSignatureEx` holding the pre-hash when the signature's digest is the
     /// one with the pre-hash. A signature whose digest matches neither variant is refused.
+    fn matches_indirect_data(&self, data: &crate::cms::IndirectData) -> Result<bool> {
+        Ok(self
+            .dse_variant(data.digest_algorithm, &data.digest)?
+            .is_ok())
+    }
+
     fn with_signature(&self, pkcs7: &[u8], out: &mut dyn Write) -> Result<()> {
         let sd = crate::cms::SignedData::parse(pkcs7)?;
         let alg = sd.indirect_data.digest_algorithm;
-        let signed = &sd.indirect_data.digest;
-        let cached_match = [true, false]
-            .into_iter()
-            .find(|&dse| self.cached((alg, dse)).as_ref() == Some(signed));
-        let dse = match cached_match {
-            Some(dse) => dse,
-            None => {
-                let both = self.digests(&[(alg, false), (alg, true)])?;
-                match both.as_slice() {
-                    [_, d] if d == signed => true,
-                    [p, _] if p == signed => false,
-                    [p, _] => {
-                        return Err(VerifyError::DigestMismatch {
-                            signed: hex::encode(signed),
-                            computed: hex::encode(p),
-                        }
-                        .into())
-                    }
-                    _ => return Err(Error::Unsupported("no digest computed".into())),
-                }
-            }
-        };
+        let dse = self.dse_variant(alg, &sd.indirect_data.digest)??;
         if dse {
             let prehash = self.msi_dse_prehash(alg);
             self.rebuild(

@@ -339,18 +339,13 @@ pub fn sign_file(
 /// digest equals the subject's digest. Used before attaching a detached signature.
 pub fn check_signature_matches(subject: &dyn Subject, pkcs7: &[u8]) -> Result<()> {
     let sd = crate::cms::SignedData::parse(pkcs7)?;
-    let alg = sd.indirect_data.digest_algorithm;
-    let computed = subject
-        .digest(&[alg])?
-        .into_iter()
-        .next()
-        .unwrap_or_default();
-    if computed != sd.indirect_data.digest {
-        return Err(crate::error::VerifyError::DigestMismatch {
-            signed: hex::encode(&sd.indirect_data.digest),
-            computed: hex::encode(computed),
-        }
-        .into());
+    if subject.matches_indirect_data(&sd.indirect_data)? {
+        return Ok(());
     }
-    Ok(())
+    let computed = subject.digest(&[sd.indirect_data.digest_algorithm])?;
+    Err(crate::error::VerifyError::DigestMismatch {
+        signed: hex::encode(&sd.indirect_data.digest),
+        computed: hex::encode(computed.first().map(Vec::as_slice).unwrap_or_default()),
+    }
+    .into())
 }
