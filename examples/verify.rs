@@ -88,7 +88,7 @@ fn print_human(file: &Path, report: &Report) {
     } else {
         "INVALID"
     };
-    println!("{}: {verdict}", file.display());
+    println!("{}: {verdict} (revocation not checked)", file.display());
     if report.signatures.is_empty() {
         println!("  not signed");
     }
