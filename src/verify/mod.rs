@@ -170,11 +170,9 @@ impl Verifier {
         r.signing_time = si
             .signed_attribute(&oids::SIGNING_TIME)
             .and_then(|a| a.values.first())
-            .and_then(|v| {
-                crate::cms::tlv::parse_one(v, "signingTime")
-                    .ok()
-                    .map(|t| String::from_utf8_lossy(t.value).into_owned())
-            });
+            .and_then(|v| crate::cms::tlv::parse_one(v, "signingTime").ok())
+            .and_then(|t| crate::timestamp::parse_time(&t))
+            .map(crate::timestamp::verify::rfc3339);
 
         // The signer certificate and the signature over the signed attributes.
         let pool: Vec<Certificate> = sd

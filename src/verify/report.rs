@@ -131,7 +131,7 @@ pub struct SignatureReport {
     /// The file digest computed over the file.
     #[cfg_attr(feature = "serde", serde(serialize_with = "hex_string"))]
     pub computed_digest: Vec<u8>,
-    /// The signingTime attribute as written (UTCTime or GeneralizedTime text), if any.
+    /// The signingTime attribute (RFC 3339, UTC), if any.
     pub signing_time: Option<String>,
     /// Subject of the signer certificate.
     pub signer_subject: Option<String>,
