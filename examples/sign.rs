@@ -5,7 +5,11 @@
 //! cargo run --example sign -- --cert chain.pem --key key.pem app.exe -o app-signed.exe
 //! cargo run --example sign -- --cert chain.pem --key key.pem --digest sha1 --digest sha256 app.exe
 //! cargo run --example sign -- --remove app-signed.exe -o app.exe
+//! cargo run --example sign -- --cert chain.pem --key key.pem a.dll b.dll c.exe   # batch, in place
 //! ```
+//! Without -o a file is signed in place: only the header fields and the certificate table
+//! are written, crash-safely (an undo journal `.NAME.authsign-undo` exists while it runs). With
+//! -o the file is copied on a second thread while it is hashed, and the copy patched.
 //! Exit status: 0 on success, 2 on any error (one line on stderr).
 
 use std::path::{Path, PathBuf};
@@ -23,6 +27,8 @@ use clap::Parser;
 struct Args {
     /// The file to sign (PE: .exe .dll .sys .efi).
     input: PathBuf,
+    /// More files to sign in place with the same key, in parallel (plain signing only).
+    more_inputs: Vec<PathBuf>,
     /// Where to write the result; without it the input is replaced atomically.
     #[arg(short, long)]
     output: Option<PathBuf>,
@@ -196,6 +202,22 @@ fn run(args: &Args) -> authsign::Result<String> {
         return Err(Error::Unsupported("--cert is required to sign".into()));
     }
     let signer = LocalSigner::from_files(key, &args.certs)?;
+    if !args.more_inputs.is_empty() {
+        return sign_batch(args, &signer, &opts);
+    }
+    if !args.nest && args.detached.is_none() {
+        drop(subject);
+        match &args.output {
+            None => authsign::sign_in_place(&args.input, &signer, &opts)?,
+            Some(out) => authsign::sign_file_to(&args.input, out, &signer, &opts)?,
+        };
+        let digests: Vec<&str> = args.digests.iter().map(|d| d.name()).collect();
+        return Ok(format!(
+            "signed ({}): {}",
+            digests.join(" + "),
+            output.display()
+        ));
+    }
     if args.nest {
         let existing = subject
             .signature()?
@@ -216,6 +238,35 @@ fn run(args: &Args) -> authsign::Result<String> {
         digests.join(" + "),
         output.display()
     ))
+}
+
+/// Sign every input in place in one batch call.
+fn sign_batch(args: &Args, signer: &LocalSigner, opts: &SignOptions) -> authsign::Result<String> {
+    if args.output.is_some() || args.nest || args.detached.is_some() {
+        return Err(Error::Unsupported(
+            "several inputs are signed in place: no -o, --nest or --detached".into(),
+        ));
+    }
+    let items: Vec<authsign::BatchItem> = std::iter::once(&args.input)
+        .chain(&args.more_inputs)
+        .map(authsign::BatchItem::in_place)
+        .collect();
+    let results = authsign::sign_batch(&items, signer, opts, 0);
+    let mut failed = Vec::new();
+    for (item, r) in items.iter().zip(&results) {
+        if let Err(e) = r {
+            failed.push(format!("{}: {e}", item.input.display()));
+        }
+    }
+    if !failed.is_empty() {
+        return Err(Error::Unsupported(format!(
+            "{} of {} files failed: {}",
+            failed.len(),
+            items.len(),
+            failed.join("; ")
+        )));
+    }
+    Ok(format!("signed {} files", items.len()))
 }
 
 fn main() -> ExitCode {
