@@ -17,9 +17,9 @@
 //!    old length and the old bytes of every range [`apply`] will write, is written to a
 //!    temporary file, synced and renamed into place (and the directory synced): it exists
 //!    whole or not at all. Until it exists, the target is untouched.
-//! 2. The data ranges (the new certificate table) are written, the length set, the file synced.
-//!    The header still describes the old file.
-//! 3. The commit range (the header bytes) is written and the file synced.
+//! 2. The data ranges (the new certificate table) are written and the length set.
+//! 3. The commit range (the header bytes) is written and the file synced (one sync for steps 2
+//!    and 3: with the journal durable, their order does not matter).
 //! 4. The journal is removed and the directory synced. Only now is the new file final.
 //!
 //! An error in step 2 or 3 is undone at once from the journal (old bytes written back, old
@@ -83,8 +83,11 @@ fn encode_journal(patch: &Patch) -> Vec<u8> {
     out
 }
 
+/// What a journal records: the old length, and the old bytes of each range by offset.
+type Undo<'j> = (u64, Vec<(u64, &'j [u8])>);
+
 /// The old length and the old ranges recorded in a journal.
-fn decode_journal(bytes: &[u8]) -> Option<(u64, Vec<(u64, &[u8])>)> {
+fn decode_journal(bytes: &[u8]) -> Option<Undo<'_>> {
     fn u64_at(b: &[u8], at: &mut usize) -> Option<u64> {
         let v = b.get(*at..at.checked_add(8)?)?;
         *at += 8;
@@ -160,12 +163,17 @@ pub fn apply(target: &dyn PatchTarget, patch: &Patch, journal: Option<&Path>) ->
         crate::sign::write_atomically(j, |out| out.write_all(&bytes).map_err(Into::into))?;
         sync_dir(j);
     }
+    // With the journal durable, the order of the writes no longer matters (recovery restores
+    // every range): one sync covers them all. Without it, the data is synced before the
+    // header that refers to it is written.
     let forward = || -> io::Result<()> {
-        write_ranges(
-            target,
-            patch.data.iter().map(|r| (r.offset, r.new.as_slice())),
-            patch.new_len,
-        )?;
+        for r in &patch.data {
+            target.write_all_at(r.offset, &r.new)?;
+        }
+        target.set_len(patch.new_len)?;
+        if journal.is_none() {
+            target.sync()?;
+        }
         target.write_all_at(patch.commit.offset, &patch.commit.new)?;
         target.sync()
     };
