@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Side by side: authsign against `openssl dgst -sha256` and osslsigncode on a synthetic PE32+
 # (a small real PE with SIZE of pseudo-random overlay appended; the overlay is hashed like
-# any section). Prints the median wall time and peak RSS of RUNS runs of each command, and
-# the ratio of each median to the median of `openssl dgst -sha256` over the same file.
+# any section). Prints the median wall time and peak RSS of RUNS runs of each command, and the
+# median of the ratios of each run to an `openssl dgst -sha256` run over the same file right
+# after it (pairs, so a noisy shared machine skews both sides alike).
 #
 #   benches/compare.sh [SIZE_MIB (1024)] [RUNS (5)]
 #
@@ -33,33 +34,41 @@ set -o pipefail
 mkdir -p "$W/small"
 for i in $(seq 1 200); do cp "$ROOT/tests/fixtures/pe/hello64.exe" "$W/small/f$i.exe"; done
 
-# measure NAME SETUP COMMAND: run SETUP (untimed), then COMMAND under GNU time, RUNS times
-# after one warm-up; print the medians.
+# measure NAME SETUP COMMAND: RUNS times after one warm-up, run SETUP (untimed), then COMMAND
+# under GNU time, then the reference `openssl dgst -sha256` on the same file: the ratio is taken
+# pair by pair, so the machine's drift (a shared machine is noisy) hits both sides alike.
+# Prints the medians of the wall time, the peak RSS and the ratio.
 declare -A MEDIAN
+REF="openssl dgst -sha256 '$W/big.exe'"
+timed() { # COMMAND -> "wall_s rss_kib" on stdout
+    /usr/bin/time -f '%e %M' -o "$W/time" bash -c "$1" >/dev/null 2>"$W/err" \
+        || { echo "failed: $1" >&2; cat "$W/err" >&2; exit 1; }
+    cat "$W/time"
+}
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 measure() {
-    local name=$1 setup=$2 cmd=$3 i times=() rss=()
+    local name=$1 setup=$2 cmd=$3 i t m rt rm times=() rss=() ratios=()
     for i in $(seq 0 "$RUNS"); do
         eval "$setup"
-        /usr/bin/time -f '%e %M' -o "$W/time" bash -c "$cmd" >/dev/null 2>"$W/err" \
-            || { echo "$name failed:" >&2; cat "$W/err" >&2; exit 1; }
+        read -r t m < <(timed "$cmd")
+        read -r rt rm < <(timed "$REF")
         [ "$i" -eq 0 ] && continue
-        read -r t m <"$W/time"
         times+=("$t"); rss+=("$m")
+        ratios+=("$(awk -v a="$t" -v b="$rt" 'BEGIN {print (b > 0 ? a / b : 0)}')")
     done
-    local mt mr
-    mt=$(printf '%s\n' "${times[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
-    mr=$(printf '%s\n' "${rss[@]}" | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}')
+    local mt mr mq
+    mt=$(printf '%s\n' "${times[@]}" | median)
+    mr=$(printf '%s\n' "${rss[@]}" | median)
+    mq=$(printf '%s\n' "${ratios[@]}" | median)
     MEDIAN[$name]=$mt
-    local ratio=""
-    [ -n "${MEDIAN[openssl]:-}" ] && ratio=$(awk -v a="$mt" -v b="${MEDIAN[openssl]}" 'BEGIN {printf "%.2fx", a / b}')
-    printf '%-44s %8.2f s %9.1f MiB %8s\n' "$name" "$mt" "$(awk -v k="$mr" 'BEGIN {print k / 1024}')" "$ratio"
+    printf '%-48s %7.2f s %8.1f MiB %7.2fx\n' "$name" "$mt" "$(awk -v k="$mr" 'BEGIN {print k / 1024}')" "$mq"
 }
 
 fresh='cp --reflink=auto "$W/big.exe" "$W/work.exe"; rm -f "$W/out.exe"'
 smalls='for f in "$W"/small/*.exe; do cp "$ROOT/tests/fixtures/pe/hello64.exe" "$f"; done'
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); file: ${SIZE_MIB} MiB; medians of $RUNS runs"
-printf '%-44s %10s %13s %8s\n' command wall "peak RSS" "/openssl"
-measure openssl : "openssl dgst -sha256 '$W/big.exe'"
+printf '%-48s %9s %12s %8s\n' command wall "peak RSS" "/openssl"
+measure "openssl dgst -sha256" : "$REF"
 measure "authsign digest (verify --print-digest)" : "'$BIN/verify' --print-digest sha256 '$W/big.exe'"
 measure "authsign verify" : "'$BIN/verify' --trusted '$PKI/root.pem' '$W/signed.exe'"
 measure "authsign sign in place" "$fresh" "'$BIN/sign' --cert '$CERT' --key '$KEY' '$W/work.exe'"
