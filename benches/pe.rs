@@ -6,6 +6,10 @@
 //! temporary directory and are read from the page cache. CAB and MSI subjects: benchmarks at
 //! smaller sizes to be added with those subjects (same shape: build, digest, sign, verify).
 //! Whole-process figures against openssl and osslsigncode: `benches/compare.sh`.
+//!
+//! "sign in place" copies the unsigned file before each iteration (not timed), so its final
+//! `fsync` also writes that fresh copy's dirty pages to disk: on a file that has been on disk a
+//! while, only the journal and the few changed kilobytes are written.
 
 use std::path::{Path, PathBuf};
 

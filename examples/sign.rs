@@ -29,7 +29,7 @@ struct Args {
     input: PathBuf,
     /// More files to sign in place with the same key, in parallel (plain signing only).
     more_inputs: Vec<PathBuf>,
-    /// Where to write the result; without it the input is replaced atomically.
+    /// Where to write the result; without it the input is signed in place, crash-safely.
     #[arg(short, long)]
     output: Option<PathBuf>,
     /// PEM certificate chain, leaf first (repeatable).
@@ -134,6 +134,11 @@ fn embed(args: &Args, subject: &dyn Subject, pkcs7: &[u8], output: &Path) -> aut
 }
 
 fn run(args: &Args) -> authsign::Result<String> {
+    if !args.more_inputs.is_empty() && args.key.is_none() {
+        return Err(Error::Unsupported(
+            "several inputs: only plain signing (--key) takes more than one file".into(),
+        ));
+    }
     let file = FileInput::open(&args.input)?;
     let subject = authsign::open(&file)?;
     let output: &Path = args.output.as_deref().unwrap_or(&args.input);

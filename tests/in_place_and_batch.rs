@@ -138,3 +138,41 @@ fn batch_signs_concurrently_and_reports_each_file() {
         "the signer was called concurrently"
     );
 }
+
+#[test]
+fn the_cli_signs_several_files_in_one_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let original = std::fs::read(fixture("pe/hello64.exe")).unwrap();
+    let expected = reference(&original, &SignOptions::default());
+    let files: Vec<_> = (0..3)
+        .map(|i| {
+            let p = dir.path().join(format!("f{i}.exe"));
+            std::fs::write(&p, &original).unwrap();
+            p
+        })
+        .collect();
+    let out = std::process::Command::new(common::example("sign"))
+        .arg("--cert")
+        .arg(fixture("pki/leaf-rsa-chain.pem"))
+        .arg("--key")
+        .arg(fixture("pki/leaf-rsa.key"))
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in &files {
+        assert_eq!(std::fs::read(f).unwrap(), expected, "{}", f.display());
+    }
+    // Several inputs with a mode that takes one file: refused, nothing changed.
+    let out = std::process::Command::new(common::example("sign"))
+        .arg("--remove")
+        .args(&files)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(std::fs::read(&files[1]).unwrap(), expected);
+}
