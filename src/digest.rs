@@ -157,7 +157,7 @@ impl Hasher {
 /// Several hashers fed with the same bytes: one pass over a file for any number of algorithms.
 ///
 /// [`MultiDigest::update`] hashes on the calling thread. Over a file, subjects use
-/// [`MultiDigest::update_from`], which reads the file once in bounded windows and runs each
+/// `MultiDigest::update_from` (crate-internal), which reads the file once in bounded windows and runs each
 /// algorithm on its own thread over the same windows: on the 2-core measurement machine
 /// (SHA-NI), SHA-1 and SHA-256 together take the time of SHA-256 alone.
 #[derive(Debug, Clone)]

@@ -3,8 +3,8 @@
 //!
 //! # How files are read
 //!
-//! Large ranges go through [`stream`]: the calling thread reads [`CHUNK`]-sized windows with
-//! positioned reads (`pread`) into a small ring of [`RING`] buffers, and every consumer (one
+//! Large ranges go through `stream`: the calling thread reads `CHUNK`-sized (1 MiB) windows with
+//! positioned reads (`pread`) into a small ring of `RING` (4) buffers, and every consumer (one
 //! per digest algorithm, or a writer) runs on its own scoped thread over the same windows. The
 //! read of the next window overlaps the hashing of the previous ones, several algorithms are
 //! hashed in parallel, and memory stays at `RING * CHUNK` (4 MiB) whatever the file size.

@@ -329,7 +329,7 @@ impl Subject for PeSubject<'_> {
     }
 
     /// One pass in bounded windows, every algorithm on its own thread (see
-    /// [`MultiDigest::update_from`]); a subject from [`PeSubject::parse_for_update`] also sums
+    /// `MultiDigest::update_from`); a subject from [`PeSubject::parse_for_update`] also sums
     /// the image for the PE checksum on the reading thread.
     fn digest(&self, algs: &[DigestAlgorithm]) -> Result<Vec<Vec<u8>>> {
         let mut md = MultiDigest::new(algs);
