@@ -11,9 +11,13 @@
 //! PFX_PASSWORD=... cargo run --example sign -- --pfx signer.pfx --pfx-password-env PFX_PASSWORD app.exe
 //! PIN=... cargo run --features pkcs11 --example sign -- --pkcs11-module /usr/lib/softhsm/libsofthsm2.so \
 //!     --pkcs11-token codesign --pkcs11-key release --pin-env PIN app.exe
-//! ```
 //! PINs and passwords are read from an environment variable or a file, never from the command
 //! line. With `--pkcs11-*`, `--cert` gives the chain for tokens that hold only the key.
+//! cargo run --example sign -- --cert chain.pem --key key.pem a.dll b.dll c.exe   # batch, in place
+//! ```
+//! Without -o a file is signed in place: only the header fields and the certificate table
+//! are written, crash-safely (an undo journal `.NAME.authsign-undo` exists while it runs). With
+//! -o the file is copied on a second thread while it is hashed, and the copy patched.
 //! Exit status: 0 on success, 2 on any error (one line on stderr).
 
 use std::path::{Path, PathBuf};
@@ -32,7 +36,9 @@ use clap::Parser;
 struct Args {
     /// The file to sign (PE: .exe .dll .sys .efi; MSI).
     input: PathBuf,
-    /// Where to write the result; without it the input is replaced atomically.
+    /// More files to sign in place with the same key, in parallel (plain signing only).
+    more_inputs: Vec<PathBuf>,
+    /// Where to write the result; without it the input is signed in place, crash-safely.
     #[arg(short, long)]
     output: Option<PathBuf>,
     /// PEM certificate chain, leaf first (repeatable).
@@ -220,6 +226,11 @@ fn embed(args: &Args, subject: &dyn Subject, pkcs7: &[u8], output: &Path) -> aut
 }
 
 fn run(args: &Args) -> authsign::Result<String> {
+    if !args.more_inputs.is_empty() && args.key.is_none() {
+        return Err(Error::Unsupported(
+            "several inputs: only plain signing (--key) takes more than one file".into(),
+        ));
+    }
     let file = FileInput::open(&args.input)?;
     let subject = authsign::open(&file)?;
     let output: &Path = args.output.as_deref().unwrap_or(&args.input);
@@ -304,6 +315,24 @@ fn run(args: &Args) -> authsign::Result<String> {
 
     let signer = choose_signer(args)?;
     let signer = signer.as_ref();
+    if !args.more_inputs.is_empty() {
+        return sign_batch(args, signer, &opts);
+    }
+    // Plain signing: in place (only the changed bytes are written) or copied while hashed.
+    // Nesting, detached output and timestamps take the general path below.
+    if !args.nest && args.detached.is_none() && ts.is_none() {
+        drop(subject);
+        match &args.output {
+            None => authsign::sign_in_place(&args.input, signer, &opts)?,
+            Some(out) => authsign::sign_file_to(&args.input, out, signer, &opts)?,
+        };
+        let digests: Vec<&str> = args.digests.iter().map(|d| d.name()).collect();
+        return Ok(format!(
+            "signed ({}): {}",
+            digests.join(" + "),
+            output.display()
+        ));
+    }
     if args.nest {
         let existing = subject
             .signature()?
@@ -357,7 +386,7 @@ fn secret(env: Option<&str>, file: Option<&Path>) -> authsign::Result<Option<Sec
 }
 
 /// The signer the key options name: a PKCS#11 token, a PKCS#12 file, or PEM key and chain.
-fn choose_signer(args: &Args) -> authsign::Result<Box<dyn Signer>> {
+fn choose_signer(args: &Args) -> authsign::Result<Box<dyn Signer + Send + Sync>> {
     let usage = |m: &str| authsign::Error::Unsupported(m.to_string());
     if let Some(module) = &args.pkcs11_module {
         return pkcs11_signer(args, module);
@@ -386,7 +415,7 @@ fn choose_signer(args: &Args) -> authsign::Result<Box<dyn Signer>> {
 }
 
 #[cfg(feature = "pkcs12")]
-fn pkcs12_signer(pfx: &Path, password: &Secret) -> authsign::Result<Box<dyn Signer>> {
+fn pkcs12_signer(pfx: &Path, password: &Secret) -> authsign::Result<Box<dyn Signer + Send + Sync>> {
     Ok(Box::new(LocalSigner::from_pkcs12_file(
         pfx,
         password.expose(),
@@ -394,14 +423,17 @@ fn pkcs12_signer(pfx: &Path, password: &Secret) -> authsign::Result<Box<dyn Sign
 }
 
 #[cfg(not(feature = "pkcs12"))]
-fn pkcs12_signer(_pfx: &Path, _password: &Secret) -> authsign::Result<Box<dyn Signer>> {
+fn pkcs12_signer(
+    _pfx: &Path,
+    _password: &Secret,
+) -> authsign::Result<Box<dyn Signer + Send + Sync>> {
     Err(authsign::Error::Unsupported(
         "PKCS#12 files: build with the `pkcs12` feature".into(),
     ))
 }
 
 #[cfg(feature = "pkcs11")]
-fn pkcs11_signer(args: &Args, module: &Path) -> authsign::Result<Box<dyn Signer>> {
+fn pkcs11_signer(args: &Args, module: &Path) -> authsign::Result<Box<dyn Signer + Send + Sync>> {
     use authsign::signer::{KeySelector, Pkcs11Options, Pkcs11Signer, TokenSelector};
     let usage = |m: &str| authsign::Error::Unsupported(m.to_string());
     let token = match (&args.pkcs11_token, &args.pkcs11_token_serial) {
@@ -433,14 +465,48 @@ fn pkcs11_signer(args: &Args, module: &Path) -> authsign::Result<Box<dyn Signer>
         pin: secret(args.pin_env.as_deref(), args.pin_file.as_deref())?,
         certificates,
     })?;
-    Ok(Box::new(signer))
+    // A PKCS#11 session is used by one thread at a time.
+    Ok(Box::new(authsign::signer::Serialized::new(signer)))
 }
 
 #[cfg(not(feature = "pkcs11"))]
-fn pkcs11_signer(_args: &Args, _module: &Path) -> authsign::Result<Box<dyn Signer>> {
+fn pkcs11_signer(_args: &Args, _module: &Path) -> authsign::Result<Box<dyn Signer + Send + Sync>> {
     Err(authsign::Error::Unsupported(
         "PKCS#11 tokens: build with `--features pkcs11`".into(),
     ))
+}
+
+/// Sign every input in place in one batch call.
+fn sign_batch(
+    args: &Args,
+    signer: &(dyn Signer + Sync),
+    opts: &SignOptions,
+) -> authsign::Result<String> {
+    if args.output.is_some() || args.nest || args.detached.is_some() {
+        return Err(Error::Unsupported(
+            "several inputs are signed in place: no -o, --nest or --detached".into(),
+        ));
+    }
+    let items: Vec<authsign::BatchItem> = std::iter::once(&args.input)
+        .chain(&args.more_inputs)
+        .map(authsign::BatchItem::in_place)
+        .collect();
+    let results = authsign::sign_batch(&items, signer, opts, 0);
+    let mut failed = Vec::new();
+    for (item, r) in items.iter().zip(&results) {
+        if let Err(e) = r {
+            failed.push(format!("{}: {e}", item.input.display()));
+        }
+    }
+    if !failed.is_empty() {
+        return Err(Error::Unsupported(format!(
+            "{} of {} files failed: {}",
+            failed.len(),
+            items.len(),
+            failed.join("; ")
+        )));
+    }
+    Ok(format!("signed {} files", items.len()))
 }
 
 fn main() -> ExitCode {

@@ -56,7 +56,8 @@ pub use digest::DigestAlgorithm;
 pub use error::{Error, Format, Result};
 pub use input::{FileInput, Input};
 pub use sign::{
-    nest, prepare, prepare_all, sign, sign_file, sign_nested, PendingSignature, SignOptions,
+    nest, prepare, prepare_all, sign, sign_batch, sign_file, sign_file_to, sign_in_place,
+    sign_nested, BatchItem, PendingSignature, SignOptions,
 };
 pub use signer::{SignatureAlgorithm, Signer};
 pub use subject::{open, Subject, SubjectOptions};

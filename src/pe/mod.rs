@@ -13,13 +13,14 @@
 pub mod certificate_table;
 pub mod checksum;
 pub mod header;
+pub mod in_place;
 pub mod page_hashes;
 
 use std::io::Write;
 
 use crate::digest::{DigestAlgorithm, MultiDigest};
 use crate::error::{Error, Format, Result};
-use crate::input::{copy_range, for_each_chunk, hash_range, read_vec, Input};
+use crate::input::{copy_range, for_each_chunk, read_vec, Input, Span};
 use crate::subject::{PageHashCheck, Subject, SubjectCheck, SubjectOptions};
 
 pub use certificate_table::WinCertificate;
@@ -31,6 +32,11 @@ pub use header::{CertificateTableLocation, PeHeaders, SectionHeader};
 pub struct PeSubject<'a> {
     input: &'a dyn Input,
     headers: PeHeaders,
+    /// Whether [`Subject::digest`] also sums the image for the PE checksum (for an update).
+    record_checksum: bool,
+    /// That sum, from the last digest pass: the image up to its certificate table with the
+    /// `CheckSum` and the certificate directory entry as zeros.
+    image_checksum: std::sync::Mutex<Option<PeChecksum>>,
 }
 
 impl std::fmt::Debug for PeSubject<'_> {
@@ -53,7 +59,148 @@ impl<'a> PeSubject<'a> {
     /// Parse the headers of the PE file in `input`.
     pub fn parse(input: &'a dyn Input) -> Result<Self> {
         let headers = PeHeaders::parse(input)?;
-        Ok(Self { input, headers })
+        Ok(Self {
+            input,
+            headers,
+            record_checksum: false,
+            image_checksum: std::sync::Mutex::new(None),
+        })
+    }
+
+    /// [`PeSubject::parse`] for a file about to be signed in place: the digest pass also sums
+    /// the image for the PE checksum, so [`PeSubject::signature_patch`] needs no second read.
+    pub fn parse_for_update(input: &'a dyn Input) -> Result<Self> {
+        let mut s = Self::parse(input)?;
+        s.record_checksum = true;
+        Ok(s)
+    }
+
+    /// The pieces of the image that the Authenticode digest covers (the image up to the
+    /// certificate table, without `CheckSum` and the certificate directory entry), then the
+    /// zero padding an unsigned file gets.
+    fn digest_spans(&self) -> [Span<'static>; 4] {
+        let h = &self.headers;
+        let end = h.image_end();
+        let after_checksum = h.checksum_offset + 4;
+        let after_dir = h.cert_dir_offset + 8;
+        let pad = if h.cert_table.is_none() {
+            align8(end).map_or(0, |a| a - end) as usize
+        } else {
+            0
+        };
+        [
+            Span::Input {
+                offset: 0,
+                len: h.checksum_offset,
+            },
+            Span::Input {
+                offset: after_checksum,
+                len: h.cert_dir_offset - after_checksum,
+            },
+            Span::Input {
+                offset: after_dir,
+                len: end - after_dir,
+            },
+            Span::Bytes {
+                offset: end,
+                bytes: ZEROS.get(..pad).unwrap_or_default(),
+            },
+        ]
+    }
+
+    /// The checksum sum of the image (see `image_checksum`): recorded by the last digest pass
+    /// of a subject from [`PeSubject::parse_for_update`], else computed with one read pass.
+    fn image_checksum(&self) -> Result<PeChecksum> {
+        if let Some(sum) = self.image_checksum.lock().ok().and_then(|g| g.clone()) {
+            return Ok(sum);
+        }
+        let mut sum = PeChecksum::new();
+        crate::input::stream(self.input, &self.digest_spans(), &mut [], &mut |off, w| {
+            sum.add_at(off, w);
+            Ok(())
+        })?;
+        Ok(sum)
+    }
+
+    /// What signing in place with `pkcs7` changes in the file: the header bytes from
+    /// `CheckSum` to the certificate directory entry (the commit), and everything from the
+    /// end of the image on (padding and the new certificate table, replacing any old one).
+    /// The result, applied with [`in_place::apply`], is byte for byte what
+    /// [`Subject::with_signature`] writes; no byte of the image is read again.
+    pub fn signature_patch(&self, pkcs7: &[u8]) -> Result<in_place::Patch> {
+        self.refuse_trailing_data()?;
+        let (dir, entry, table_offset) = self.new_certificate_table(pkcs7)?;
+        let h = &self.headers;
+        let end = h.image_end();
+        let mut sum = self.image_checksum()?;
+        sum.add_at(h.cert_dir_offset, &dir);
+        sum.add_at(table_offset, &entry);
+        let new_len = table_offset + entry.len() as u64;
+        sum.set_len(new_len);
+        let checksum = sum.finish().to_le_bytes();
+
+        let window_len = h.cert_dir_offset + 8 - h.checksum_offset;
+        let old_window = read_vec(
+            self.input,
+            Format::Pe,
+            h.checksum_offset,
+            window_len,
+            "header",
+        )?;
+        let mut new_window = old_window.clone();
+        let dir_at = (h.cert_dir_offset - h.checksum_offset) as usize;
+        new_window
+            .get_mut(..4)
+            .ok_or_else(|| Error::malformed(Format::Pe, h.checksum_offset, "header window"))?
+            .copy_from_slice(&checksum);
+        new_window
+            .get_mut(dir_at..dir_at + 8)
+            .ok_or_else(|| Error::malformed(Format::Pe, h.cert_dir_offset, "header window"))?
+            .copy_from_slice(&dir);
+        let old_tail = read_vec(
+            self.input,
+            Format::Pe,
+            end,
+            h.file_len - end,
+            "certificate table",
+        )?;
+        let mut new_tail = vec![0u8; (table_offset - end) as usize];
+        new_tail.extend_from_slice(&entry);
+        Ok(in_place::Patch {
+            old_len: h.file_len,
+            new_len,
+            data: vec![in_place::Range {
+                offset: end,
+                old: old_tail,
+                new: new_tail,
+            }],
+            commit: in_place::Range {
+                offset: h.checksum_offset,
+                old: old_window,
+                new: new_window,
+            },
+        })
+    }
+
+    /// The certificate directory entry, the `WIN_CERTIFICATE` entry for `pkcs7` and the table
+    /// offset (the image end rounded up to 8).
+    fn new_certificate_table(&self, pkcs7: &[u8]) -> Result<([u8; 8], Vec<u8>, u64)> {
+        let end = self.headers.image_end();
+        let table_offset = align8(end)
+            .and_then(|o| u32::try_from(o).ok())
+            .ok_or_else(|| {
+                Error::Unsupported("PE file too large to hold a certificate table".into())
+            })?;
+        let entry = certificate_table::build_entry(pkcs7)
+            .ok_or_else(|| Error::Unsupported("signature too large for a PE file".into()))?;
+        let size = u32::try_from(entry.len())
+            .ok()
+            .filter(|s| u64::from(table_offset) + u64::from(*s) <= u64::from(u32::MAX))
+            .ok_or_else(|| Error::Unsupported("signed PE file would exceed 4 GiB".into()))?;
+        let mut dir = [0u8; 8];
+        dir[..4].copy_from_slice(&table_offset.to_le_bytes());
+        dir[4..].copy_from_slice(&size.to_le_bytes());
+        Ok((dir, entry, u64::from(table_offset)))
     }
 
     /// The parsed headers.
@@ -154,18 +301,16 @@ impl<'a> PeSubject<'a> {
     }
 
     /// Write the image (without its certificate table), a new directory entry and `tail`,
-    /// with the checksum recomputed: one pass to checksum, one to write.
+    /// with the checksum recomputed: one pass to checksum (none when the digest pass of a
+    /// subject from [`PeSubject::parse_for_update`] already summed the image), one to write.
     fn write_with(&self, dir_entry: [u8; 8], tail: &[u8], out: &mut dyn Write) -> Result<()> {
-        let mut sum = PeChecksum::new();
-        for piece in self.pieces(&[0; 4], &dir_entry, tail) {
-            match piece {
-                Piece::Input { offset, len } => for_each_chunk(self.input, offset, len, |b| {
-                    sum.update(b);
-                    Ok(())
-                })?,
-                Piece::Bytes(b) => sum.update(b),
-            }
-        }
+        let h = &self.headers;
+        let tail_offset =
+            align8(h.image_end()).ok_or_else(|| Error::Unsupported("PE file too large".into()))?;
+        let mut sum = self.image_checksum()?;
+        sum.add_at(h.cert_dir_offset, &dir_entry);
+        sum.add_at(tail_offset, tail);
+        sum.set_len(tail_offset + tail.len() as u64);
         let checksum = sum.finish().to_le_bytes();
         for piece in self.pieces(&checksum, &dir_entry, tail) {
             match piece {
@@ -183,23 +328,20 @@ impl Subject for PeSubject<'_> {
         Format::Pe
     }
 
+    /// One pass in bounded windows, every algorithm on its own thread (see
+    /// `MultiDigest::update_from`); a subject from [`PeSubject::parse_for_update`] also sums
+    /// the image for the PE checksum on the reading thread.
     fn digest(&self, algs: &[DigestAlgorithm]) -> Result<Vec<Vec<u8>>> {
-        let h = &self.headers;
         let mut md = MultiDigest::new(algs);
-        let end = h.image_end();
-        hash_range(self.input, 0, h.checksum_offset, &mut md)?;
-        let after_checksum = h.checksum_offset + 4;
-        hash_range(
-            self.input,
-            after_checksum,
-            h.cert_dir_offset - after_checksum,
-            &mut md,
-        )?;
-        let after_dir = h.cert_dir_offset + 8;
-        hash_range(self.input, after_dir, end - after_dir, &mut md)?;
-        if h.cert_table.is_none() {
-            let pad = align8(end).map_or(0, |a| a - end) as usize;
-            md.update(ZEROS.get(..pad).unwrap_or_default());
+        let mut sum = self.record_checksum.then(PeChecksum::new);
+        md.update_from(self.input, &self.digest_spans(), &mut |off, w| {
+            if let Some(s) = sum.as_mut() {
+                s.add_at(off, w);
+            }
+            Ok(())
+        })?;
+        if let (Some(sum), Ok(mut slot)) = (sum, self.image_checksum.lock()) {
+            *slot = Some(sum);
         }
         Ok(md.finalize())
     }
@@ -306,21 +448,7 @@ impl Subject for PeSubject<'_> {
     /// and `CheckSum` updated: byte for byte what osslsigncode writes.
     fn with_signature(&self, pkcs7: &[u8], out: &mut dyn Write) -> Result<()> {
         self.refuse_trailing_data()?;
-        let end = self.headers.image_end();
-        let table_offset = align8(end)
-            .and_then(|o| u32::try_from(o).ok())
-            .ok_or_else(|| {
-                Error::Unsupported("PE file too large to hold a certificate table".into())
-            })?;
-        let entry = certificate_table::build_entry(pkcs7)
-            .ok_or_else(|| Error::Unsupported("signature too large for a PE file".into()))?;
-        let size = u32::try_from(entry.len())
-            .ok()
-            .filter(|s| u64::from(table_offset) + u64::from(*s) <= u64::from(u32::MAX))
-            .ok_or_else(|| Error::Unsupported("signed PE file would exceed 4 GiB".into()))?;
-        let mut dir = [0u8; 8];
-        dir[..4].copy_from_slice(&table_offset.to_le_bytes());
-        dir[4..].copy_from_slice(&size.to_le_bytes());
+        let (dir, entry, _) = self.new_certificate_table(pkcs7)?;
         self.write_with(dir, &entry, out)
     }
 

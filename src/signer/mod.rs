@@ -97,3 +97,39 @@ pub(crate) fn chain_from(leaf: Certificate, mut others: Vec<Certificate>) -> Vec
     }
     chain
 }
+
+/// Makes any [`Signer`] usable from several threads (for [`crate::sign_batch`]) by taking
+/// turns: the inner signer is behind a mutex, its certificates are kept outside it. For
+/// signers that cannot sign concurrently, such as one PKCS#11 session.
+pub struct Serialized<S> {
+    certificates: Vec<Certificate>,
+    algorithm: SignatureAlgorithm,
+    inner: std::sync::Mutex<S>,
+}
+
+impl<S: Signer> Serialized<S> {
+    /// Wrap `signer`.
+    pub fn new(signer: S) -> Self {
+        Self {
+            certificates: signer.certificates().to_vec(),
+            algorithm: signer.algorithm(),
+            inner: std::sync::Mutex::new(signer),
+        }
+    }
+}
+
+impl<S: Signer> Signer for Serialized<S> {
+    fn certificates(&self) -> &[Certificate] {
+        &self.certificates
+    }
+    fn algorithm(&self) -> SignatureAlgorithm {
+        self.algorithm
+    }
+    fn sign_digest(&self, alg: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>> {
+        let guard = self
+            .inner
+            .lock()
+            .map_err(|_| crate::Error::Signer("a previous signing call panicked".into()))?;
+        guard.sign_digest(alg, digest)
+    }
+}

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Side by side: authsign against `openssl dgst -sha256` and osslsigncode on a synthetic PE32+
+# (a small real PE with SIZE of pseudo-random overlay appended; the overlay is hashed like
+# any section). Prints the median wall time and peak RSS of RUNS runs of each command, and the
+# median of the ratios of each run to an `openssl dgst -sha256` run over the same file right
+# after it (pairs, so a noisy shared machine skews both sides alike).
+#
+#   benches/compare.sh [SIZE_MIB (1024)] [RUNS (5)]
+#
+# Needs: cargo, openssl, osslsigncode, GNU time (/usr/bin/time). Uses $TMPDIR (SIZE_MIB * 3 of
+# disk). Every command reads a file already in the page cache (one warm-up run each).
+set -euo pipefail
+SIZE_MIB=${1:-1024}
+RUNS=${2:-5}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PKI=$ROOT/tests/fixtures/pki
+CERT=$PKI/leaf-rsa-chain.pem
+KEY=$PKI/leaf-rsa.key
+BIN=$ROOT/target/release/examples
+command -v osslsigncode >/dev/null || { echo "osslsigncode not found" >&2; exit 2; }
+[ -x /usr/bin/time ] || { echo "GNU time (/usr/bin/time) not found" >&2; exit 2; }
+
+(cd "$ROOT" && cargo build --release --examples --quiet)
+W=$(mktemp -d "${TMPDIR:-/tmp}/authsign-compare.XXXXXX")
+trap 'rm -rf "$W"' EXIT
+
+echo "building a ${SIZE_MIB} MiB PE32+ in $W" >&2
+cp "$ROOT/tests/fixtures/pe/hello64.exe" "$W/big.exe"
+set +o pipefail # openssl stops on SIGPIPE when head has enough
+openssl enc -aes-128-ctr -pass pass:authsign -nosalt -pbkdf2 </dev/zero 2>/dev/null \
+    | head -c $((SIZE_MIB * 1024 * 1024)) >>"$W/big.exe"
+set -o pipefail
+"$BIN/sign" --cert "$CERT" --key "$KEY" "$W/big.exe" -o "$W/signed.exe" >/dev/null
+mkdir -p "$W/small"
+for i in $(seq 1 200); do cp "$ROOT/tests/fixtures/pe/hello64.exe" "$W/small/f$i.exe"; done
+
+# measure NAME SETUP COMMAND: RUNS times after one warm-up, run SETUP (untimed), then COMMAND
+# under GNU time, then the reference `openssl dgst -sha256` on the same file: the ratio is taken
+# pair by pair, so the machine's drift (a shared machine is noisy) hits both sides alike.
+# Prints the medians of the wall time, the peak RSS and the ratio.
+declare -A MEDIAN
+REF="openssl dgst -sha256 '$W/big.exe'"
+timed() { # COMMAND -> "wall_s rss_kib" on stdout
+    /usr/bin/time -f '%e %M' -o "$W/time" bash -c "$1" >/dev/null 2>"$W/err" \
+        || { echo "failed: $1" >&2; cat "$W/err" >&2; exit 1; }
+    cat "$W/time"
+}
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+measure() {
+    local name=$1 setup=$2 cmd=$3 i t m rt rm times=() rss=() ratios=()
+    for i in $(seq 0 "$RUNS"); do
+        eval "$setup"
+        read -r t m < <(timed "$cmd")
+        read -r rt rm < <(timed "$REF")
+        [ "$i" -eq 0 ] && continue
+        times+=("$t"); rss+=("$m")
+        ratios+=("$(awk -v a="$t" -v b="$rt" 'BEGIN {print (b > 0 ? a / b : 0)}')")
+    done
+    local mt mr mq
+    mt=$(printf '%s\n' "${times[@]}" | median)
+    mr=$(printf '%s\n' "${rss[@]}" | median)
+    mq=$(printf '%s\n' "${ratios[@]}" | median)
+    MEDIAN[$name]=$mt
+    printf '%-48s %7.2f s %8.1f MiB %7.2fx\n' "$name" "$mt" "$(awk -v k="$mr" 'BEGIN {print k / 1024}')" "$mq"
+}
+
+fresh='cp --reflink=auto "$W/big.exe" "$W/work.exe"; rm -f "$W/out.exe"'
+smalls='for f in "$W"/small/*.exe; do cp "$ROOT/tests/fixtures/pe/hello64.exe" "$f"; done'
+echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); file: ${SIZE_MIB} MiB; medians of $RUNS runs"
+printf '%-48s %9s %12s %8s\n' command wall "peak RSS" "/openssl"
+measure "openssl dgst -sha256" : "$REF"
+measure "authsign digest (verify --print-digest)" : "'$BIN/verify' --print-digest sha256 '$W/big.exe'"
+measure "authsign verify" : "'$BIN/verify' --trusted '$PKI/root.pem' '$W/signed.exe'"
+measure "authsign sign in place" "$fresh" "'$BIN/sign' --cert '$CERT' --key '$KEY' '$W/work.exe'"
+measure "authsign sign -o" "$fresh" "'$BIN/sign' --cert '$CERT' --key '$KEY' '$W/work.exe' -o '$W/out.exe'"
+measure "authsign dual sign (sha1 + sha256, in place)" "$fresh" "'$BIN/sign' --cert '$CERT' --key '$KEY' --digest sha1 --digest sha256 '$W/work.exe'"
+measure "osslsigncode extract-data -h sha256" "$fresh" "osslsigncode extract-data -h sha256 -in '$W/big.exe' -out '$W/out.exe'"
+measure "osslsigncode sign" "$fresh" "osslsigncode sign -certs '$CERT' -key '$KEY' -h sha256 -in '$W/work.exe' -out '$W/out.exe'"
+measure "osslsigncode verify" : "osslsigncode verify -CAfile '$PKI/root.pem' -in '$W/signed.exe'"
+measure "osslsigncode dual sign (sign, then -nest)" "$fresh; rm -f '$W/out1.exe'" "osslsigncode sign -certs '$CERT' -key '$KEY' -h sha1 -in '$W/work.exe' -out '$W/out1.exe' && osslsigncode sign -nest -certs '$CERT' -key '$KEY' -h sha256 -in '$W/out1.exe' -out '$W/out.exe'"
+measure "authsign batch: 200 small PE, one call (RSA-2048)" "$smalls" "'$BIN/sign' --cert '$CERT' --key '$KEY' '$W'/small/*.exe"
+measure "osslsigncode: 200 small PE, a loop (RSA-2048)" "$smalls; rm -f '$W'/small/*.out" "for f in '$W'/small/*.exe; do osslsigncode sign -certs '$CERT' -key '$KEY' -h sha256 -in \"\$f\" -out \"\$f.out\" >/dev/null || exit 1; done"
+measure "authsign batch, P-256 key" "$smalls" "'$BIN/sign' --cert '$PKI/leaf-p256-chain.pem' --key '$PKI/leaf-p256.key' '$W'/small/*.exe"
+measure "osslsigncode loop, P-256 key" "$smalls; rm -f '$W'/small/*.out" "for f in '$W'/small/*.exe; do osslsigncode sign -certs '$PKI/leaf-p256-chain.pem' -key '$PKI/leaf-p256.key' -h sha256 -in \"\$f\" -out \"\$f.out\" >/dev/null || exit 1; done"
+echo "batch speed-up, RSA-2048: $(awk -v a="${MEDIAN['osslsigncode: 200 small PE, a loop (RSA-2048)']}" -v b="${MEDIAN['authsign batch: 200 small PE, one call (RSA-2048)']}" 'BEGIN {printf "%.1fx", a / b}')"
+echo "batch speed-up, P-256: $(awk -v a="${MEDIAN['osslsigncode loop, P-256 key']}" -v b="${MEDIAN['authsign batch, P-256 key']}" 'BEGIN {printf "%.1fx", a / b}')"
