@@ -34,7 +34,7 @@ use clap::Parser;
 #[derive(Parser, Debug)]
 #[command(name = "sign", version, about)]
 struct Args {
-    /// The file to sign (PE: .exe .dll .sys .efi; MSI).
+    /// The file to sign: PE (.exe .dll .sys .efi), cabinet (.cab) or installer (.msi).
     input: PathBuf,
     /// More files to sign in place with the same key, in parallel (plain signing only).
     more_inputs: Vec<PathBuf>,

@@ -66,10 +66,10 @@ impl DigestAlgorithm {
     /// A fresh incremental hasher for this algorithm.
     pub fn hasher(self) -> Hasher {
         match self {
-            Self::Sha1 => Hasher::Sha1(sha1::Sha1::new()),
-            Self::Sha256 => Hasher::Sha256(sha2::Sha256::new()),
-            Self::Sha384 => Hasher::Sha384(sha2::Sha384::new()),
-            Self::Sha512 => Hasher::Sha512(sha2::Sha512::new()),
+            Self::Sha1 => Hasher(State::Sha1(sha1::Sha1::new())),
+            Self::Sha256 => Hasher(State::Sha256(sha2::Sha256::new())),
+            Self::Sha384 => Hasher(State::Sha384(sha2::Sha384::new())),
+            Self::Sha512 => Hasher(State::Sha512(sha2::Sha512::new())),
         }
     }
 
@@ -103,16 +103,15 @@ impl FromStr for DigestAlgorithm {
     }
 }
 
-/// An incremental hasher for one [`DigestAlgorithm`].
+/// An incremental hasher for one [`DigestAlgorithm`] (the hash crates' types stay private).
 #[derive(Clone)]
-pub enum Hasher {
-    /// SHA-1 state.
+pub struct Hasher(State);
+
+#[derive(Clone)]
+enum State {
     Sha1(sha1::Sha1),
-    /// SHA-256 state.
     Sha256(sha2::Sha256),
-    /// SHA-384 state.
     Sha384(sha2::Sha384),
-    /// SHA-512 state.
     Sha512(sha2::Sha512),
 }
 
@@ -125,31 +124,31 @@ impl fmt::Debug for Hasher {
 impl Hasher {
     /// The algorithm this hasher computes.
     pub fn algorithm(&self) -> DigestAlgorithm {
-        match self {
-            Hasher::Sha1(_) => DigestAlgorithm::Sha1,
-            Hasher::Sha256(_) => DigestAlgorithm::Sha256,
-            Hasher::Sha384(_) => DigestAlgorithm::Sha384,
-            Hasher::Sha512(_) => DigestAlgorithm::Sha512,
+        match &self.0 {
+            State::Sha1(_) => DigestAlgorithm::Sha1,
+            State::Sha256(_) => DigestAlgorithm::Sha256,
+            State::Sha384(_) => DigestAlgorithm::Sha384,
+            State::Sha512(_) => DigestAlgorithm::Sha512,
         }
     }
 
     /// Feed `data`.
     pub fn update(&mut self, data: &[u8]) {
-        match self {
-            Hasher::Sha1(h) => h.update(data),
-            Hasher::Sha256(h) => h.update(data),
-            Hasher::Sha384(h) => h.update(data),
-            Hasher::Sha512(h) => h.update(data),
+        match &mut self.0 {
+            State::Sha1(h) => h.update(data),
+            State::Sha256(h) => h.update(data),
+            State::Sha384(h) => h.update(data),
+            State::Sha512(h) => h.update(data),
         }
     }
 
     /// The digest of everything fed so far.
     pub fn finalize(self) -> Vec<u8> {
-        match self {
-            Hasher::Sha1(h) => h.finalize().to_vec(),
-            Hasher::Sha256(h) => h.finalize().to_vec(),
-            Hasher::Sha384(h) => h.finalize().to_vec(),
-            Hasher::Sha512(h) => h.finalize().to_vec(),
+        match self.0 {
+            State::Sha1(h) => h.finalize().to_vec(),
+            State::Sha256(h) => h.finalize().to_vec(),
+            State::Sha384(h) => h.finalize().to_vec(),
+            State::Sha512(h) => h.finalize().to_vec(),
         }
     }
 }
