@@ -19,13 +19,13 @@
 //! | CAB signature read or written | `cab::MAX_SIGNATURE_SIZE` |
 //! | MSI `\u{5}DigitalSignature` stream read | `msi::MAX_SIGNATURE_SIZE` |
 //! | MSI nested storages | `msi::tree::MAX_DEPTH` |
-//! | MSI directory entries | `msi::tree::MAX_ENTRIES` |
+//! | MSI directory entries | `msi::tree::MAX_ENTRIES` (ignored by default: slow in debug) |
 //!
 //! Page-hash tables are not implemented yet, so they have no limit to test.
 
 mod common;
 
-use std::io;
+use std::io::{self, Write};
 
 use authsign::cab::header::{
     FLAG_PREV_CABINET, FLAG_RESERVE_PRESENT, MAX_HEADER_RESERVE, MAX_NAME,
@@ -36,6 +36,8 @@ use authsign::cms::signed_data::{
     self, SignedData, SignedDataParts, MAX_ATTRIBUTES, MAX_CERTIFICATES, MAX_SIGNER_INFOS,
 };
 use authsign::cms::tlv::{self, tag, MAX_DEPTH};
+use authsign::msi::tree::{MAX_DEPTH as MSI_MAX_DEPTH, MAX_ENTRIES as MSI_MAX_ENTRIES};
+use authsign::msi::{MsiSubject, DIGITAL_SIGNATURE, MAX_SIGNATURE_SIZE as MSI_MAX_SIGNATURE_SIZE};
 use authsign::pe::certificate_table::{self, MAX_ENTRIES, MAX_TABLE_SIZE};
 use authsign::pe::PeSubject;
 use authsign::verify::{Policy, Verifier, MAX_NESTED};
@@ -549,4 +551,135 @@ impl io::Write for Count {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+// ---- MSI ----
+
+/// A version-4 compound file (4096-byte sectors, so large streams take few sectors) built
+/// with `cfb` by `build`.
+fn compound_file(build: impl FnOnce(&mut cfb::CompoundFile<io::Cursor<Vec<u8>>>)) -> Vec<u8> {
+    let mut cf =
+        cfb::CompoundFile::create_with_version(cfb::Version::V4, io::Cursor::new(Vec::new()))
+            .unwrap();
+    build(&mut cf);
+    cf.flush().unwrap();
+    cf.into_inner().into_inner()
+}
+
+/// A compound file with a `\u{5}DigitalSignature` stream of `len` bytes: a tiny PKCS#7, then
+/// zeros.
+fn msi_with_signature_of(len: u64) -> Vec<u8> {
+    compound_file(|cf| {
+        cf.create_stream("/Table")
+            .unwrap()
+            .write_all(b"rows")
+            .unwrap();
+        let mut s = cf.create_stream(format!("/{DIGITAL_SIGNATURE}")).unwrap();
+        s.write_all(&[0x30, 0x03, 0x02, 0x01, 0x01]).unwrap();
+        s.set_len(len).unwrap();
+    })
+}
+
+#[test]
+fn msi_signature_size() {
+    let under = msi_with_signature_of(MSI_MAX_SIGNATURE_SIZE);
+    let subject = authsign::open(&under).unwrap();
+    let sigs = subject.signatures().unwrap();
+    assert_eq!(sigs.len(), 1);
+    assert_eq!(sigs[0].len() as u64, MSI_MAX_SIGNATURE_SIZE);
+    assert_eq!(sigs[0][..5], [0x30, 0x03, 0x02, 0x01, 0x01]);
+
+    let over = msi_with_signature_of(MSI_MAX_SIGNATURE_SIZE + 1);
+    let subject = authsign::open(&over).unwrap();
+    let r = subject.signatures();
+    assert!(matches!(r, Err(Error::Unsupported(_))), "{r:?}");
+    // The digest and removal skip the signature stream.
+    assert_eq!(
+        subject.digest(&[DigestAlgorithm::Sha256]).unwrap(),
+        authsign::open(&under)
+            .unwrap()
+            .digest(&[DigestAlgorithm::Sha256])
+            .unwrap()
+    );
+    let mut removed = Vec::new();
+    subject.without_signature(&mut removed).unwrap();
+    assert!(authsign::open(&removed)
+        .unwrap()
+        .signatures()
+        .unwrap()
+        .is_empty());
+}
+
+/// A compound file with `n` storages nested in each other, a stream in the deepest.
+fn msi_nested(n: usize) -> Vec<u8> {
+    compound_file(|cf| {
+        let mut path = String::new();
+        for i in 0..n {
+            path.push_str(&format!("/s{i}"));
+            cf.create_storage(&path).unwrap();
+        }
+        cf.create_stream(format!("{path}/deep"))
+            .unwrap()
+            .write_all(b"x")
+            .unwrap();
+    })
+}
+
+#[test]
+fn msi_storage_depth() {
+    let under = msi_nested(MSI_MAX_DEPTH);
+    let subject = authsign::open(&under).unwrap();
+    assert!(subject.digest(&[DigestAlgorithm::Sha256]).is_ok());
+    let mut e = MsiSubject::parse(&under).unwrap().root().clone();
+    let mut depth = 0;
+    while let Some(c) = e.children.first().cloned() {
+        e = c;
+        depth += 1;
+    }
+    assert_eq!((depth, e.name.as_str()), (MSI_MAX_DEPTH + 1, "deep"));
+
+    let over = msi_nested(MSI_MAX_DEPTH + 1);
+    let r = authsign::open(&over).map(|_| ());
+    assert!(is_malformed(&r), "{r:?}");
+    assert!(r.unwrap_err().to_string().contains("nested"));
+}
+
+/// A compound file with `n` entries in all (the root, storages of 1024 empty streams each).
+fn msi_with_entries(n: usize) -> Vec<u8> {
+    compound_file(|cf| {
+        let mut left = n - 1;
+        for i in 0.. {
+            if left == 0 {
+                break;
+            }
+            let storage = format!("/d{i}");
+            cf.create_storage(&storage).unwrap();
+            left -= 1;
+            for j in 0..left.min(1024) {
+                cf.create_stream(format!("{storage}/{j}")).unwrap();
+            }
+            left -= left.min(1024);
+        }
+    })
+}
+
+/// 2^18 directory entries are 32 MiB of directory, and `cfb` builds and reads them slowly in a
+/// debug build (about 30 s of CPU), so this one runs on request:
+/// `cargo test --test limits -- --ignored`.
+#[test]
+#[ignore = "slow in debug builds (about 30 s); run with --ignored"]
+fn msi_entry_count() {
+    let under = msi_with_entries(MSI_MAX_ENTRIES);
+    let subject = authsign::open(&under).unwrap();
+    assert!(subject.digest(&[DigestAlgorithm::Sha256]).is_ok());
+    drop(subject);
+
+    // One more: an empty stream at the root.
+    let mut cf = cfb::CompoundFile::open(io::Cursor::new(under)).unwrap();
+    cf.create_stream("/one-more").unwrap();
+    cf.flush().unwrap();
+    let over = cf.into_inner().into_inner();
+    let r = authsign::open(&over).map(|_| ());
+    assert!(is_malformed(&r), "{r:?}");
+    assert!(r.unwrap_err().to_string().contains("entries"));
 }
