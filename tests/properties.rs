@@ -162,7 +162,7 @@ fn quick_sign(subject: &dyn Subject, opts: &SignOptions) -> authsign::Result<Vec
 /// Sign for real in 1 case in 16 (by `i`), quickly otherwise.
 fn sign_with(subject: &dyn Subject, i: u8) -> Vec<u8> {
     let opts = sign_options(i);
-    if i % 16 == 0 {
+    if i.is_multiple_of(16) {
         authsign::sign(subject, signer(), &opts).expect("sign")
     } else {
         quick_sign(subject, &opts).expect("sign")
@@ -431,8 +431,9 @@ fn cab_valid(data: &[u8], e: &ValidEdit) -> Vec<u8> {
     }
     if e.pick & 1 == 1 {
         if let HeaderReserve::Authenticode { structure1, .. } = &h.reserve {
-            for i in 40 + 4 + structure1.len()..40 + h.ab_reserve.len() {
-                b[i] = (i as u8) | 1;
+            let padding = 40 + 4 + structure1.len()..40 + h.ab_reserve.len();
+            for (i, x) in b[padding.clone()].iter_mut().enumerate() {
+                *x = ((padding.start + i) as u8) | 1;
             }
         }
     }
@@ -725,7 +726,7 @@ fn sign_then_remove(data: &[u8], i: u8) -> Result<(), TestCaseError> {
     let pkcs7 = sign_with(subject.as_ref(), i);
     let signed = write(|o| subject.with_signature(&pkcs7, o));
     let signed_subject = authsign::open(&signed).unwrap();
-    if i % 16 == 0 {
+    if i.is_multiple_of(16) {
         let report = authsign::verify::Verifier::default()
             .verify(signed_subject.as_ref())
             .unwrap();
