@@ -431,9 +431,10 @@ fn cab_valid(data: &[u8], e: &ValidEdit) -> Vec<u8> {
     }
     if e.pick & 1 == 1 {
         if let HeaderReserve::Authenticode { structure1, .. } = &h.reserve {
-            let padding = 40 + 4 + structure1.len()..40 + h.ab_reserve.len();
-            for (i, x) in b[padding.clone()].iter_mut().enumerate() {
-                *x = ((padding.start + i) as u8) | 1;
+            let from = 40 + 4 + structure1.len();
+            let to = (40 + h.ab_reserve.len()).max(from);
+            for (i, x) in b[from..to].iter_mut().enumerate() {
+                *x = ((from + i) as u8) | 1;
             }
         }
     }
