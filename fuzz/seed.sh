@@ -27,9 +27,12 @@ shopt -s nullglob nocaseglob
 pe_files=($fx/pe/*.exe $fx/pe/*.dll $fx/third-party/*.exe $fx/third-party/*.efi $fx/regressions/pe-*)
 add pe "${pe_files[@]}"
 add sign_roundtrip "${pe_files[@]}"
-# CAB and MSI fixtures land with their subjects; these globs pick them up.
-add cab $fx/cab/*.cab $fx/third-party/*.cab $fx/regressions/cab-*
-add msi $fx/msi/*.msi $fx/third-party/*.msi $fx/regressions/msi-*
+cab_files=($fx/cab/*.cab $fx/third-party/*.cab $fx/regressions/cab-*)
+msi_files=($fx/msi/*.msi $fx/third-party/*.msi $fx/regressions/msi-*)
+add cab "${cab_files[@]}"
+add msi "${msi_files[@]}"
+# sign_roundtrip and verify reach CAB and MSI through authsign::open.
+add sign_roundtrip "${cab_files[@]}" "${msi_files[@]}"
 add cms $fx/regressions/cms-*
 add verify $fx/regressions/verify-*
 reg=$fx/third-party/fuzz-regressions
@@ -37,6 +40,7 @@ add_gz pe $reg/*Exe*.gz
 add_gz sign_roundtrip $reg/*Exe*.gz
 add_gz cab $reg/*Cab*.gz
 add_gz msi $reg/*Msi*.gz
+add_gz sign_roundtrip $reg/*Cab*.gz $reg/*Msi*.gz
 shopt -u nocaseglob
 
 # Signed files and their signatures, made with the test PKI by the example CLI.
@@ -44,20 +48,36 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cargo build -q --examples
 bin=target/debug/examples
 pki=$fx/pki
-for f in $fx/pe/hello32.exe $fx/pe/hello64.exe $fx/pe/lib64.dll; do
+for f in $fx/pe/hello32.exe $fx/pe/hello64.exe $fx/pe/lib64.dll \
+    $fx/cab/gcab-stored.cab $fx/third-party/cab-sample3.cab $fx/third-party/minimal.msi; do
   for k in rsa p256 p384; do
     out=$tmp/$(basename "$f").$k
     "$bin/sign" --cert $pki/leaf-$k-chain.pem --key $pki/leaf-$k.key "$f" -o "$out" >/dev/null
     "$bin/verify" --extract "$out.p7" "$out" >/dev/null
-    add pe "$out"; add sign_roundtrip "$out"; add cms "$out.p7"
+    case $f in
+      *.cab) add cab "$out" ;;
+      *.msi) add msi "$out" ;;
+      *) add pe "$out" ;;
+    esac
+    add sign_roundtrip "$out"; add cms "$out.p7"
     printf '\0' | cat - "$out" > "$out.v0"; add verify "$out.v0"
     printf '\1' | cat - "$out.p7" > "$out.v1"; add verify "$out.v1"
   done
 done
-for f in $fx/third-party/*signed*.efi tests/data/*.signed; do
+for f in "${cab_files[@]}" "${msi_files[@]}"; do
+  printf '\0' | cat - "$f" > "$tmp/f.v0"; add verify "$tmp/f.v0"
+done
+for f in $fx/third-party/*signed*.efi $fx/third-party/*signed*.cab $fx/third-party/*signed*.msi \
+    tests/data/*.signed; do
   [ -f "$f" ] || continue
   "$bin/verify" --extract "$tmp/x.p7" "$f" >/dev/null 2>&1 || true
-  add cms "$tmp/x.p7"; add pe "$f"
+  add cms "$tmp/x.p7"
+  case $f in
+    *.cab) add cab "$f" ;;
+    *.msi) add msi "$f" ;;
+    *) add pe "$f" ;;
+  esac
+  printf '\0' | cat - "$f" > "$tmp/x.v0"; add verify "$tmp/x.v0"
   printf '\1' | cat - "$tmp/x.p7" > "$tmp/x.v1"; add verify "$tmp/x.v1"
 done
 for t in pe cab msi cms verify sign_roundtrip; do

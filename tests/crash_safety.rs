@@ -223,3 +223,52 @@ fn signing_in_place_succeeds_atomically() {
     );
     assert_eq!(listing(dir.path()), ["app.exe"]);
 }
+
+/// The same for cabinets and MSI: a writer that fails half-way gives an I/O error, and what
+/// was written is a prefix of the full output.
+#[test]
+fn cab_and_msi_writers_failing_half_way_give_io_errors() {
+    for f in ["cab/gcab-mszip.cab", "third-party/minimal.msi"] {
+        let data = std::fs::read(fixture(f)).unwrap();
+        let subject = authsign::open(&data).unwrap();
+        let pkcs7 =
+            authsign::sign(subject.as_ref(), &rsa_signer(), &SignOptions::default()).unwrap();
+        let mut full = Vec::new();
+        subject.with_signature(&pkcs7, &mut full).unwrap();
+        let mut unsigned = Vec::new();
+        subject.without_signature(&mut unsigned).unwrap();
+        for budget in [
+            0,
+            1,
+            4096.min(full.len() - 1),
+            full.len() / 2,
+            full.len() - 1,
+        ] {
+            let mut w = FailingWriter {
+                budget,
+                written: Vec::new(),
+            };
+            let r = subject.with_signature(&pkcs7, &mut w);
+            assert!(
+                matches!(r, Err(Error::Io(_))),
+                "{f}: budget {budget}: {r:?}"
+            );
+            assert_eq!(
+                w.written,
+                full[..budget],
+                "{f}: what was written is a prefix"
+            );
+            let budget = budget.min(unsigned.len() - 1);
+            let mut w = FailingWriter {
+                budget,
+                written: Vec::new(),
+            };
+            let r = subject.without_signature(&mut w);
+            assert!(
+                matches!(r, Err(Error::Io(_))),
+                "{f}: budget {budget}: {r:?}"
+            );
+            assert_eq!(w.written, unsigned[..budget], "{f}: a prefix");
+        }
+    }
+}

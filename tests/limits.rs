@@ -13,18 +13,31 @@
 //! | PE certificate-table entries | `pe::certificate_table::MAX_ENTRIES` |
 //! | PE certificate-table bytes read | `pe::certificate_table::MAX_TABLE_SIZE` |
 //! | PE sections | the format's u16 `NumberOfSections`, table inside the file |
+//! | CAB header reserve (`cbCFHeader`) | `cab::header::MAX_HEADER_RESERVE` |
+//! | CAB header reserve room for signing (cb1, cb2, structure 1, record) | the same |
+//! | CAB cabinet and disk name length | `cab::header::MAX_NAME` |
+//! | CAB signature read or written | `cab::MAX_SIGNATURE_SIZE` |
+//! | MSI `\u{5}DigitalSignature` stream read | `msi::MAX_SIGNATURE_SIZE` |
+//! | MSI nested storages | `msi::tree::MAX_DEPTH` |
+//! | MSI directory entries | `msi::tree::MAX_ENTRIES` (ignored by default: slow in debug) |
 //!
 //! Page-hash tables are not implemented yet, so they have no limit to test.
 
 mod common;
 
-use std::io;
+use std::io::{self, Write};
 
+use authsign::cab::header::{
+    FLAG_PREV_CABINET, FLAG_RESERVE_PRESENT, MAX_HEADER_RESERVE, MAX_NAME,
+};
+use authsign::cab::{CabHeader, MAX_SIGNATURE_SIZE as CAB_MAX_SIGNATURE_SIZE};
 use authsign::cms::oids;
 use authsign::cms::signed_data::{
     self, SignedData, SignedDataParts, MAX_ATTRIBUTES, MAX_CERTIFICATES, MAX_SIGNER_INFOS,
 };
 use authsign::cms::tlv::{self, tag, MAX_DEPTH};
+use authsign::msi::tree::{MAX_DEPTH as MSI_MAX_DEPTH, MAX_ENTRIES as MSI_MAX_ENTRIES};
+use authsign::msi::{MsiSubject, DIGITAL_SIGNATURE, MAX_SIGNATURE_SIZE as MSI_MAX_SIGNATURE_SIZE};
 use authsign::pe::certificate_table::{self, MAX_ENTRIES, MAX_TABLE_SIZE};
 use authsign::pe::PeSubject;
 use authsign::verify::{Policy, Verifier, MAX_NESTED};
@@ -363,4 +376,310 @@ fn section_count() {
     };
     let r = PeSubject::parse(&short);
     assert!(is_malformed(&r), "{r:?}");
+}
+
+// ---- CAB ----
+
+/// `cab` (a cabinet without reserve fields or names) with `flags` bits added and `extra`
+/// inserted after the fixed header (reserve fields, reserve, names), offsets moved.
+fn cab_with(cab: &[u8], flags: u16, extra: &[u8]) -> Vec<u8> {
+    let h = CabHeader::parse(&cab).unwrap();
+    assert_eq!((h.flags, h.names.len()), (0, 0));
+    let shift = extra.len() as u32;
+    let mut v = cab[..36].to_vec();
+    v[30..32].copy_from_slice(&flags.to_le_bytes());
+    v.extend_from_slice(extra);
+    v.extend_from_slice(&cab[36..]);
+    let mut bump = |at: usize| {
+        let x = u32::from_le_bytes(v[at..at + 4].try_into().unwrap()) + shift;
+        v[at..at + 4].copy_from_slice(&x.to_le_bytes());
+    };
+    bump(8);
+    bump(16);
+    for i in 0..h.folders.len() {
+        bump(h.folders_offset as usize + shift as usize + 8 * i);
+    }
+    v
+}
+
+fn gcab() -> Vec<u8> {
+    std::fs::read(fixture("cab/gcab-stored.cab")).unwrap()
+}
+
+/// gcab-stored.cab with a header reserve of `size` bytes: `cb1` = `cb1`, `cb2` = 0, zeros.
+fn cab_with_reserve(size: usize, cb1: u16) -> Vec<u8> {
+    let mut extra = (size as u16).to_le_bytes().to_vec();
+    extra.extend([0, 0]);
+    let mut ab = vec![0u8; size];
+    if size >= 4 {
+        ab[..2].copy_from_slice(&cb1.to_le_bytes());
+    }
+    extra.extend(ab);
+    cab_with(&gcab(), FLAG_RESERVE_PRESENT, &extra)
+}
+
+#[test]
+fn cab_header_reserve_size() {
+    let at = usize::from(MAX_HEADER_RESERVE);
+    let under = cab_with_reserve(at, 0);
+    let subject = authsign::open(&under).unwrap();
+    assert_eq!(
+        subject.digest(&[DigestAlgorithm::Sha256]).unwrap()[0].len(),
+        32
+    );
+    // Signing writes the record inside the reserve, which keeps its size.
+    let mut signed = Vec::new();
+    subject
+        .with_signature(&[0x30, 0x03, 0x02, 0x01, 0x01], &mut signed)
+        .unwrap();
+    let h = CabHeader::parse(&signed).unwrap();
+    assert_eq!(h.ab_reserve.len(), at);
+
+    // cbCFHeader is a u16, so one over the limit is still representable.
+    let mut over = under.clone();
+    over[36..38].copy_from_slice(&(MAX_HEADER_RESERVE + 1).to_le_bytes());
+    let r = authsign::open(&over).map(|_| ());
+    assert!(is_malformed(&r), "{r:?}");
+    assert!(r.unwrap_err().to_string().contains("cbCFHeader"));
+}
+
+#[test]
+fn cab_header_reserve_room_for_the_signature_record() {
+    // Signing needs cb1, cb2, structure 1 and the 16-byte record inside MAX_HEADER_RESERVE.
+    let size = usize::from(MAX_HEADER_RESERVE);
+    let fits = cab_with_reserve(size, MAX_HEADER_RESERVE - 20);
+    let subject = authsign::open(&fits).unwrap();
+    assert!(subject.digest(&[DigestAlgorithm::Sha256]).is_ok());
+    let mut signed = Vec::new();
+    subject
+        .with_signature(&[0x30, 0x03, 0x02, 0x01, 0x01], &mut signed)
+        .unwrap();
+    assert_eq!(
+        authsign::open(&signed).unwrap().signatures().unwrap(),
+        [vec![0x30, 0x03, 0x02, 0x01, 0x01]]
+    );
+
+    let full = cab_with_reserve(size, MAX_HEADER_RESERVE - 19);
+    let subject = authsign::open(&full).unwrap();
+    assert!(subject.signatures().unwrap().is_empty(), "readable");
+    let r = subject.with_signature(&[0x30, 0x03, 0x02, 0x01, 0x01], &mut Vec::new());
+    assert!(matches!(r, Err(Error::Unsupported(_))), "{r:?}");
+    let r = subject.digest(&[DigestAlgorithm::Sha256]);
+    assert!(matches!(r, Err(Error::Unsupported(_))), "{r:?}");
+}
+
+/// gcab-stored.cab as the second of a set, its previous cabinet named by `len` bytes.
+fn cab_with_prev_name(len: u64) -> Vec<u8> {
+    let mut names = vec![b'n'; len as usize];
+    names.push(0);
+    names.extend(b"disk\0");
+    cab_with(&gcab(), FLAG_PREV_CABINET, &names)
+}
+
+#[test]
+fn cab_name_length() {
+    // MAX_NAME counts the NUL.
+    let under = cab_with_prev_name(MAX_NAME - 1);
+    let h = CabHeader::parse(&under).unwrap();
+    assert_eq!(h.names.len() as u64, MAX_NAME + 5);
+    let subject = authsign::open(&under).unwrap();
+    assert!(subject.digest(&[DigestAlgorithm::Sha256]).is_ok());
+
+    let over = cab_with_prev_name(MAX_NAME);
+    let r = authsign::open(&over).map(|_| ());
+    assert!(is_malformed(&r), "{r:?}");
+    assert!(r.unwrap_err().to_string().contains("szCabinetPrev"));
+}
+
+/// gcab-stored.cab signed with a tiny PKCS#7, its signature record claiming `len` bytes;
+/// only the cabinet and the PKCS#7 are stored, the rest of the signature reads as zeros.
+fn cab_with_signature_of(len: u32) -> Sparse {
+    let base = gcab();
+    let mut head = Vec::new();
+    authsign::open(&base)
+        .unwrap()
+        .with_signature(&[0x30, 0x03, 0x02, 0x01, 0x01], &mut head)
+        .unwrap();
+    let h = CabHeader::parse(&head).unwrap();
+    let sig = h.signature().unwrap();
+    head[44..48].copy_from_slice(&sig.offset.to_le_bytes());
+    head[48..52].copy_from_slice(&len.to_le_bytes());
+    Sparse {
+        len: u64::from(sig.offset) + u64::from(len),
+        head,
+    }
+}
+
+#[test]
+fn cab_signature_size() {
+    let under = cab_with_signature_of(CAB_MAX_SIGNATURE_SIZE);
+    let subject = authsign::open(&under).unwrap();
+    assert_eq!(
+        subject.signatures().unwrap(),
+        [vec![0x30, 0x03, 0x02, 0x01, 0x01]]
+    );
+    let over = cab_with_signature_of(CAB_MAX_SIGNATURE_SIZE + 8);
+    let subject = authsign::open(&over).unwrap();
+    let r = subject.signatures();
+    assert!(matches!(r, Err(Error::Unsupported(_))), "{r:?}");
+    // The digest does not read the signature.
+    assert!(subject.digest(&[DigestAlgorithm::Sha256]).is_ok());
+
+    // Embedding: a PKCS#7 padded to the limit is written, one byte more is refused.
+    let base = gcab();
+    let cab = authsign::open(&base).unwrap();
+    let mut pkcs7 = vec![0u8; CAB_MAX_SIGNATURE_SIZE as usize];
+    let mut count = Count(0);
+    cab.with_signature(&pkcs7, &mut count).unwrap();
+    assert_eq!(
+        count.0,
+        24 + base.len() as u64 + u64::from(CAB_MAX_SIGNATURE_SIZE)
+    );
+    pkcs7.push(0);
+    let r = cab.with_signature(&pkcs7, &mut Count(0));
+    assert!(matches!(r, Err(Error::Unsupported(_))), "{r:?}");
+}
+
+/// A writer that counts and discards what it is given.
+struct Count(u64);
+
+impl io::Write for Count {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+// ---- MSI ----
+
+/// A version-4 compound file (4096-byte sectors, so large streams take few sectors) built
+/// with `cfb` by `build`.
+fn compound_file(build: impl FnOnce(&mut cfb::CompoundFile<io::Cursor<Vec<u8>>>)) -> Vec<u8> {
+    let mut cf =
+        cfb::CompoundFile::create_with_version(cfb::Version::V4, io::Cursor::new(Vec::new()))
+            .unwrap();
+    build(&mut cf);
+    cf.flush().unwrap();
+    cf.into_inner().into_inner()
+}
+
+/// A compound file with a `\u{5}DigitalSignature` stream of `len` bytes: a tiny PKCS#7, then
+/// zeros.
+fn msi_with_signature_of(len: u64) -> Vec<u8> {
+    compound_file(|cf| {
+        cf.create_stream("/Table")
+            .unwrap()
+            .write_all(b"rows")
+            .unwrap();
+        let mut s = cf.create_stream(format!("/{DIGITAL_SIGNATURE}")).unwrap();
+        s.write_all(&[0x30, 0x03, 0x02, 0x01, 0x01]).unwrap();
+        s.set_len(len).unwrap();
+    })
+}
+
+#[test]
+fn msi_signature_size() {
+    let under = msi_with_signature_of(MSI_MAX_SIGNATURE_SIZE);
+    let subject = authsign::open(&under).unwrap();
+    let sigs = subject.signatures().unwrap();
+    assert_eq!(sigs.len(), 1);
+    assert_eq!(sigs[0].len() as u64, MSI_MAX_SIGNATURE_SIZE);
+    assert_eq!(sigs[0][..5], [0x30, 0x03, 0x02, 0x01, 0x01]);
+
+    let over = msi_with_signature_of(MSI_MAX_SIGNATURE_SIZE + 1);
+    let subject = authsign::open(&over).unwrap();
+    let r = subject.signatures();
+    assert!(matches!(r, Err(Error::Unsupported(_))), "{r:?}");
+    // The digest and removal skip the signature stream.
+    assert_eq!(
+        subject.digest(&[DigestAlgorithm::Sha256]).unwrap(),
+        authsign::open(&under)
+            .unwrap()
+            .digest(&[DigestAlgorithm::Sha256])
+            .unwrap()
+    );
+    let mut removed = Vec::new();
+    subject.without_signature(&mut removed).unwrap();
+    assert!(authsign::open(&removed)
+        .unwrap()
+        .signatures()
+        .unwrap()
+        .is_empty());
+}
+
+/// A compound file with `n` storages nested in each other, a stream in the deepest.
+fn msi_nested(n: usize) -> Vec<u8> {
+    compound_file(|cf| {
+        let mut path = String::new();
+        for i in 0..n {
+            path.push_str(&format!("/s{i}"));
+            cf.create_storage(&path).unwrap();
+        }
+        cf.create_stream(format!("{path}/deep"))
+            .unwrap()
+            .write_all(b"x")
+            .unwrap();
+    })
+}
+
+#[test]
+fn msi_storage_depth() {
+    let under = msi_nested(MSI_MAX_DEPTH);
+    let subject = authsign::open(&under).unwrap();
+    assert!(subject.digest(&[DigestAlgorithm::Sha256]).is_ok());
+    let mut e = MsiSubject::parse(&under).unwrap().root().clone();
+    let mut depth = 0;
+    while let Some(c) = e.children.first().cloned() {
+        e = c;
+        depth += 1;
+    }
+    assert_eq!((depth, e.name.as_str()), (MSI_MAX_DEPTH + 1, "deep"));
+
+    let over = msi_nested(MSI_MAX_DEPTH + 1);
+    let r = authsign::open(&over).map(|_| ());
+    assert!(is_malformed(&r), "{r:?}");
+    assert!(r.unwrap_err().to_string().contains("nested"));
+}
+
+/// A compound file with `n` entries in all (the root, storages of 1024 empty streams each).
+fn msi_with_entries(n: usize) -> Vec<u8> {
+    compound_file(|cf| {
+        let mut left = n - 1;
+        for i in 0.. {
+            if left == 0 {
+                break;
+            }
+            let storage = format!("/d{i}");
+            cf.create_storage(&storage).unwrap();
+            left -= 1;
+            for j in 0..left.min(1024) {
+                cf.create_stream(format!("{storage}/{j}")).unwrap();
+            }
+            left -= left.min(1024);
+        }
+    })
+}
+
+/// 2^18 directory entries are 32 MiB of directory, and `cfb` builds and reads them slowly in a
+/// debug build (about 30 s of CPU), so this one runs on request:
+/// `cargo test --test limits -- --ignored`.
+#[test]
+#[ignore = "slow in debug builds (about 30 s); run with --ignored"]
+fn msi_entry_count() {
+    let under = msi_with_entries(MSI_MAX_ENTRIES);
+    let subject = authsign::open(&under).unwrap();
+    assert!(subject.digest(&[DigestAlgorithm::Sha256]).is_ok());
+    drop(subject);
+
+    // One more: an empty stream at the root.
+    let mut cf = cfb::CompoundFile::open(io::Cursor::new(under)).unwrap();
+    cf.create_stream("/one-more").unwrap();
+    cf.flush().unwrap();
+    let over = cf.into_inner().into_inner();
+    let r = authsign::open(&over).map(|_| ());
+    assert!(is_malformed(&r), "{r:?}");
+    assert!(r.unwrap_err().to_string().contains("entries"));
 }

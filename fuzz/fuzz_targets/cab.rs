@@ -1,6 +1,5 @@
 //! Cabinets through the generic entry point. The input's first bytes are forced to the CAB
-//! magic so that every execution reaches the cabinet subject (until it exists, only the
-//! format recognition in `authsign::open`).
+//! magic so that every execution reaches the cabinet subject.
 #![no_main]
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let mut v = data.to_vec();

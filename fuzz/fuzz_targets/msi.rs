@@ -1,6 +1,5 @@
 //! MSI (OLE compound files) through the generic entry point. The input's first bytes are
-//! forced to the compound-file magic so that every execution reaches the MSI subject (until it
-//! exists, only the format recognition in `authsign::open`).
+//! forced to the compound-file magic so that every execution reaches the MSI subject.
 #![no_main]
 libfuzzer_sys::fuzz_target!(|data: &[u8]| {
     let mut v = data.to_vec();
