@@ -39,6 +39,7 @@ pub mod cms;
 pub mod digest;
 pub mod error;
 pub mod input;
+mod le;
 pub mod manual;
 pub mod msi;
 pub mod pe;

@@ -5,6 +5,7 @@
 
 use crate::error::{Error, Format, Result};
 use crate::input::{read_vec, Input};
+use crate::le::{u16_at, u32_at};
 
 /// Size of the fixed part of CFHEADER (up to and including `iCabinet`).
 pub const FIXED_HEADER_SIZE: u64 = 36;
@@ -93,18 +94,6 @@ pub struct CabHeader {
 
 fn malformed(offset: u64, what: impl Into<String>) -> Error {
     Error::malformed(Format::Cab, offset, what)
-}
-
-fn u16_at(buf: &[u8], at: usize) -> Option<u16> {
-    let b = buf.get(at..at.checked_add(2)?)?;
-    Some(u16::from_le_bytes([*b.first()?, *b.get(1)?]))
-}
-
-fn u32_at(buf: &[u8], at: usize) -> Option<u32> {
-    let b = buf.get(at..at.checked_add(4)?)?;
-    let mut a = [0u8; 4];
-    a.copy_from_slice(b);
-    Some(u32::from_le_bytes(a))
 }
 
 /// Read a NUL-terminated name of at most [`MAX_NAME`] bytes at `offset`; returns it with its NUL.

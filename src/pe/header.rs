@@ -4,6 +4,7 @@
 
 use crate::error::{Error, Format, Result};
 use crate::input::{read_vec, Input};
+use crate::le::{u16_at, u32_at};
 
 /// Size of the MS-DOS header (`IMAGE_DOS_HEADER`).
 const DOS_HEADER_SIZE: u64 = 64;
@@ -91,18 +92,6 @@ pub struct PeHeaders {
 
 fn malformed(offset: u64, what: impl Into<String>) -> Error {
     Error::malformed(Format::Pe, offset, what)
-}
-
-fn u16_at(buf: &[u8], at: usize) -> Option<u16> {
-    let b = buf.get(at..at.checked_add(2)?)?;
-    Some(u16::from_le_bytes([*b.first()?, *b.get(1)?]))
-}
-
-fn u32_at(buf: &[u8], at: usize) -> Option<u32> {
-    let b = buf.get(at..at.checked_add(4)?)?;
-    let mut a = [0u8; 4];
-    a.copy_from_slice(b);
-    Some(u32::from_le_bytes(a))
 }
 
 impl PeHeaders {

@@ -400,16 +400,8 @@ pub fn verify_signer_signature(
     message: &[u8],
     signature: &[u8],
 ) -> Result<(), SignatureError> {
-    let oid = signature_algorithm.oid;
-    let (scheme, implied) = parse_signature_algorithm(&oid)?;
-    if let Some(implied) = implied {
-        if implied != digest_alg {
-            return Err(SignatureError::AlgorithmMismatch(format!(
-                "signature algorithm {oid} implies {implied}, but the digest algorithm is {digest_alg}"
-            )));
-        }
-    }
-    verify_message(spki, scheme, digest_alg, message, signature)
+    let digest = digest_alg.digest(message);
+    verify_signer_digest(spki, digest_alg, signature_algorithm, &digest, signature)
 }
 
 /// Like [`verify_signer_signature`] but over a digest already computed by the caller (for
