@@ -9,9 +9,9 @@ cargo package --quiet --allow-dirty --no-verify
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -n 1)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-tar -xzf "target/package/authsign-$version.crate" -C "$work"
+tar -xzf "$CARGO_TARGET_DIR/package/authsign-$version.crate" -C "$work"
 pkg="$work/authsign-$version"
-echo "package: $(du -sh "target/package/authsign-$version.crate" | cut -f1) compressed, $(find "$pkg" -type f | wc -l) files"
+echo "package: $(du -sh "$CARGO_TARGET_DIR/package/authsign-$version.crate" | cut -f1) compressed, $(find "$pkg" -type f | wc -l) files"
 (cd "$pkg" && cargo test --quiet --doc --all-features)
 mkdir -p "$work/scratch/src"
 cat > "$work/scratch/Cargo.toml" <<TOML
