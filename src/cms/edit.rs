@@ -12,58 +12,6 @@ fn malformed(offset: usize, what: impl Into<String>) -> Error {
     Error::malformed(Format::Cms, offset as u64, what)
 }
 
-/// The raw pieces of a ContentInfo(SignedData), as encoded.
-struct Pieces<'a> {
-    /// The SignedData children before the certificates: version, digestAlgorithms, contentInfo.
-    head: Vec<&'a [u8]>,
-    /// The certificates, as encoded (the content of `[0]`).
-    certificates: Vec<&'a [u8]>,
-    /// The CRLs TLV, if any.
-    crls: Option<&'a [u8]>,
-    /// The SignerInfos.
-    signer_infos: Vec<Tlv<'a>>,
-}
-
-fn pieces(pkcs7: &[u8]) -> Result<Pieces<'_>> {
-    let ci = tlv::parse_one(pkcs7, "ContentInfo")?.expect(tag::SEQUENCE, "ContentInfo")?;
-    let mut r = ci.children();
-    if r.next("contentType")?.oid()? != oids::SIGNED_DATA {
-        return Err(malformed(ci.offset, "ContentInfo is not signedData"));
-    }
-    let sd = r
-        .expect(tag::context(0), "content")?
-        .children()
-        .expect(tag::SEQUENCE, "SignedData")?;
-    let mut r = sd.children();
-    let mut head = Vec::new();
-    for what in ["version", "digestAlgorithms", "contentInfo"] {
-        head.push(r.next(what)?.raw);
-    }
-    let certificates = match r.next_if(tag::context(0), "certificates")? {
-        Some(c) => c
-            .children()
-            .all("certificate")?
-            .iter()
-            .map(|t| t.raw)
-            .collect(),
-        None => Vec::new(),
-    };
-    let crls = r.next_if(tag::context(1), "crls")?.map(|t| t.raw);
-    let signer_infos = r
-        .expect(tag::SET, "signerInfos")?
-        .children()
-        .all("SignerInfo")?;
-    if signer_infos.is_empty() {
-        return Err(malformed(sd.offset, "no SignerInfo"));
-    }
-    Ok(Pieces {
-        head,
-        certificates,
-        crls,
-        signer_infos,
-    })
-}
-
 fn assemble(
     head: &[&[u8]],
     certificates: &[Vec<u8>],
@@ -136,8 +84,8 @@ fn edit_unsigned(
     extra_certificates: &[Vec<u8>],
     edit: impl FnOnce(&mut Vec<(ObjectIdentifier, Vec<Vec<u8>>)>) -> Result<()>,
 ) -> Result<Vec<u8>> {
-    let p = pieces(pkcs7)?;
-    let mut certificates: Vec<Vec<u8>> = p.certificates.iter().map(|c| c.to_vec()).collect();
+    let p = super::signed_data::envelope(pkcs7)?;
+    let mut certificates: Vec<Vec<u8>> = p.certificate_set.iter().map(|c| c.to_vec()).collect();
     for c in extra_certificates {
         if !certificates.contains(c) {
             certificates.push(c.clone());

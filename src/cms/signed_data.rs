@@ -267,6 +267,13 @@ pub struct SignedData {
 pub(crate) struct Envelope<'a> {
     /// SignedData version.
     pub version: u64,
+    /// The encodings of version, digestAlgorithms and the encapsulated content info, as they
+    /// are (for editing a signature without touching them).
+    pub head: [&'a [u8]; 3],
+    /// Every entry of the certificate set as encoded, attribute certificates included.
+    pub certificate_set: Vec<&'a [u8]>,
+    /// The CRLs TLV, if any.
+    pub crls: Option<&'a [u8]>,
     /// The encapsulated content info (`SEQUENCE { eContentType, [0] eContent OPTIONAL }`).
     pub encapsulated: Tlv<'a>,
     /// Embedded X.509 certificates as encoded (attribute certificates and other choices are
@@ -289,23 +296,27 @@ pub(crate) fn envelope(data: &[u8]) -> Result<Envelope<'_>> {
     let explicit = r.expect(tag::context(0), "ContentInfo content")?;
     let sd = explicit.children().expect(tag::SEQUENCE, "SignedData")?;
     let mut r = sd.children();
-    let version = r.expect(tag::INTEGER, "SignedData version")?.small_uint()?;
-    r.expect(tag::SET, "SignedData digestAlgorithms")?;
+    let version_tlv = r.expect(tag::INTEGER, "SignedData version")?;
+    let version = version_tlv.small_uint()?;
+    let digest_algorithms = r.expect(tag::SET, "SignedData digestAlgorithms")?;
     let encapsulated = r.expect(tag::SEQUENCE, "SignedData contentInfo")?;
-    let mut certificates = Vec::new();
+    let mut certificate_set = Vec::new();
     if let Some(certs) = r.next_if(tag::context(0), "certificates")? {
         let mut cr = certs.children();
         while !cr.is_empty() {
-            if certificates.len() >= MAX_CERTIFICATES {
+            if certificate_set.len() >= MAX_CERTIFICATES {
                 return Err(bad(cr.offset(), "too many certificates"));
             }
-            let c = cr.next("certificate")?;
-            if c.tag == tag::SEQUENCE {
-                certificates.push(c.raw.to_vec());
-            }
+            certificate_set.push(cr.next("certificate")?);
         }
     }
-    r.next_if(tag::context(1), "crls")?;
+    // Attribute certificates ([1], [2]) and other choices are kept out of `certificates`.
+    let certificates = certificate_set
+        .iter()
+        .filter(|c| c.tag == tag::SEQUENCE)
+        .map(|c| c.raw.to_vec())
+        .collect();
+    let crls = r.next_if(tag::context(1), "crls")?.map(|t| t.raw);
     let sis = r.expect(tag::SET, "SignedData signerInfos")?;
     let mut signer_infos = Vec::new();
     let mut sr = sis.children();
@@ -320,6 +331,9 @@ pub(crate) fn envelope(data: &[u8]) -> Result<Envelope<'_>> {
     }
     Ok(Envelope {
         version,
+        head: [version_tlv.raw, digest_algorithms.raw, encapsulated.raw],
+        certificate_set: certificate_set.iter().map(|c| c.raw).collect(),
+        crls,
         encapsulated,
         certificates,
         signer_infos,

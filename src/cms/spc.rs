@@ -53,17 +53,25 @@ pub fn pe_image_data_with_link(link: &[u8]) -> Vec<u8> {
     tlv::sequence(&[&flags, &tlv::tlv(tag::context(0), link)])
 }
 
-/// DER SpcIndirectDataContent with data `{ data_type, data_value }` and the file digest.
+/// DER SpcIndirectDataContent with data `{ data_type, data_value }` and the file digest (an
+/// error if `digest` is not `alg`-sized).
 pub fn indirect_data(
     data_type: &ObjectIdentifier,
     data_value: &[u8],
     alg: DigestAlgorithm,
     digest: &[u8],
-) -> Vec<u8> {
+) -> Result<Vec<u8>> {
+    if digest.len() != alg.output_size() {
+        return Err(Error::Unsupported(format!(
+            "a {alg} digest is {} bytes, got {}",
+            alg.output_size(),
+            digest.len()
+        )));
+    }
     let data = tlv::sequence(&[&tlv::oid(data_type), data_value]);
     let digest_info =
         tlv::sequence(&[&tlv::algorithm_null(&alg.oid()), &tlv::octet_string(digest)]);
-    tlv::sequence(&[&data, &digest_info])
+    Ok(tlv::sequence(&[&data, &digest_info]))
 }
 
 /// DER of the SpcIndirectDataContent for a PE image whose Authenticode digest is `digest`.
@@ -78,38 +86,19 @@ pub fn pe_indirect_data_with_link(
     digest: &[u8],
     link: &[u8],
 ) -> Result<Vec<u8>> {
-    if digest.len() != alg.output_size() {
-        return Err(Error::Unsupported(format!(
-            "a {alg} digest is {} bytes, got {}",
-            alg.output_size(),
-            digest.len()
-        )));
-    }
-    Ok(indirect_data(
+    indirect_data(
         &oids::SPC_PE_IMAGE_DATA,
         &pe_image_data_with_link(link),
         alg,
         digest,
-    ))
+    )
 }
 
 /// DER of the SpcIndirectDataContent for a cabinet whose Authenticode digest is `digest`, as
 /// osslsigncode writes it: type SPC_CAB_DATA (1.3.6.1.4.1.311.2.1.25) with the SpcLink file
 /// `"<<<Obsolete>>>"` as value (`a2 1e 80 1c` + the name in UTF-16BE).
 pub fn cab_indirect_data(alg: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>> {
-    if digest.len() != alg.output_size() {
-        return Err(Error::Unsupported(format!(
-            "a {alg} digest is {} bytes, got {}",
-            alg.output_size(),
-            digest.len()
-        )));
-    }
-    Ok(indirect_data(
-        &oids::SPC_CAB_DATA,
-        &spc_link_file(OBSOLETE),
-        alg,
-        digest,
-    ))
+    indirect_data(&oids::SPC_CAB_DATA, &spc_link_file(OBSOLETE), alg, digest)
 }
 
 /// The SIP GUID of Windows' MSI SIP, F1100C00-0000-0000-C000-000000000046, as SpcSipInfo
@@ -138,19 +127,12 @@ pub fn sip_info(version: u32, guid: &[u8; 16]) -> Vec<u8> {
 /// DER of the SpcIndirectDataContent for an MSI whose Authenticode digest is `digest`:
 /// SpcSipInfo (1.3.6.1.4.1.311.2.1.30) with the MSI SIP GUID and `sip_version`.
 pub fn msi_indirect_data(alg: DigestAlgorithm, digest: &[u8], sip_version: u32) -> Result<Vec<u8>> {
-    if digest.len() != alg.output_size() {
-        return Err(Error::Unsupported(format!(
-            "a {alg} digest is {} bytes, got {}",
-            alg.output_size(),
-            digest.len()
-        )));
-    }
-    Ok(indirect_data(
+    indirect_data(
         &oids::SPC_SIPINFO,
         &sip_info(sip_version, &MSI_SIP_GUID),
         alg,
         digest,
-    ))
+    )
 }
 
 /// A parsed SpcIndirectDataContent.

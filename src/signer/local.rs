@@ -347,13 +347,7 @@ impl Signer for LocalSigner {
     }
 
     fn sign_digest(&self, alg: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>> {
-        if digest.len() != alg.output_size() {
-            return Err(Error::Crypto(CryptoError::Sign(format!(
-                "{alg} digest must be {} bytes, got {}",
-                alg.output_size(),
-                digest.len()
-            ))));
-        }
+        super::check_digest_length(alg, digest)?;
         let sign_err = |e: &dyn fmt::Display| Error::Crypto(CryptoError::Sign(e.to_string()));
         match &self.key {
             Key::Rsa(k) => {

@@ -38,6 +38,19 @@ pub mod local;
 #[cfg(feature = "local-keys")]
 pub use local::LocalSigner;
 
+/// Refuse a digest whose length is not `alg`'s, before a key or token is asked to sign it.
+pub(crate) fn check_digest_length(alg: DigestAlgorithm, digest: &[u8]) -> Result<()> {
+    if digest.len() != alg.output_size() {
+        return Err(crate::error::CryptoError::Sign(format!(
+            "{alg} digest must be {} bytes, got {}",
+            alg.output_size(),
+            digest.len()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 impl SignatureAlgorithm {
     /// The scheme a key must sign with to match `certificate`'s public key.
     pub fn for_certificate(certificate: &Certificate) -> Result<Self> {

@@ -569,13 +569,7 @@ impl Signer for Pkcs11Signer {
     }
 
     fn sign_digest(&self, alg: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>> {
-        if digest.len() != alg.output_size() {
-            return Err(Error::Crypto(CryptoError::Sign(format!(
-                "{alg} digest must be {} bytes, got {}",
-                alg.output_size(),
-                digest.len()
-            ))));
-        }
+        super::check_digest_length(alg, digest)?;
         let sign_err = |e: CkError| {
             Error::Crypto(CryptoError::Sign(format!(
                 "token {:?}: {e}",
