@@ -14,6 +14,14 @@ use std::process::ExitCode;
 use authsign::verify::{Policy, Report, SignatureKind, Verifier};
 use authsign::{DigestAlgorithm, FileInput};
 use clap::Parser;
+
+/// `println!` that ignores a closed stdout (`verify ... | head` must not panic).
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
 use serde_json::{json, Value};
 
 /// Verify Authenticode signatures.
@@ -88,12 +96,12 @@ fn print_human(file: &Path, report: &Report) {
     } else {
         "INVALID"
     };
-    println!("{}: {verdict} (revocation not checked)", file.display());
+    say!("{}: {verdict} (revocation not checked)", file.display());
     if report.signatures.is_empty() {
-        println!("  not signed");
+        say!("  not signed");
     }
     for p in &report.file_problems {
-        println!("  error [{}]: {p}", p.code());
+        say!("  error [{}]: {p}", p.code());
     }
     for s in &report.signatures {
         let kind = match s.kind {
@@ -101,7 +109,7 @@ fn print_human(file: &Path, report: &Report) {
             SignatureKind::Nested { parent } => format!("nested in #{parent}"),
             _ => "signature".into(),
         };
-        println!(
+        say!(
             "  #{} ({kind}): {} digest {} {}",
             s.index,
             s.digest_algorithm.map_or("?", |a| a.name()),
@@ -113,10 +121,10 @@ fn print_human(file: &Path, report: &Report) {
             }
         );
         if let Some(subject) = &s.signer_subject {
-            println!("    signer: {subject}");
+            say!("    signer: {subject}");
         }
         if let Some(t) = &s.signing_time {
-            println!("    signing time: {t}");
+            say!("    signing time: {t}");
         }
         for t in &s.timestamps {
             let time = t
@@ -125,10 +133,10 @@ fn print_human(file: &Path, report: &Report) {
                 .unwrap_or_default();
             let tsa = t.tsa_subject.as_deref().unwrap_or("?");
             let ok = if t.is_valid() { "valid" } else { "INVALID" };
-            println!("    timestamp ({}): {time} by {tsa}, {ok}", t.kind);
+            say!("    timestamp ({}): {time} by {tsa}, {ok}", t.kind);
         }
         if !s.chain.is_empty() {
-            println!("    chain: {}", s.chain.join(" <- "));
+            say!("    chain: {}", s.chain.join(" <- "));
         }
         if let Some(ph) = &s.page_hashes {
             let status = if ph.first_mismatch.is_none() {
@@ -136,13 +144,14 @@ fn print_human(file: &Path, report: &Report) {
             } else {
                 "MISMATCH"
             };
-            println!(
+            say!(
                 "    page hashes: {} pages ({}), {status}",
-                ph.pages, ph.algorithm
+                ph.pages,
+                ph.algorithm
             );
         }
         for p in &s.problems {
-            println!("    error [{}]: {p}", p.code());
+            say!("    error [{}]: {p}", p.code());
         }
     }
 }
@@ -160,9 +169,9 @@ fn run(args: &Args) -> Result<Outcome, String> {
             let d = subject.digest(&[alg]).map_err(with_file(f))?;
             let d = d.into_iter().next().unwrap_or_default();
             if args.files.len() > 1 {
-                println!("{}  {}", hex::encode(d), f.display());
+                say!("{}  {}", hex::encode(d), f.display());
             } else {
-                println!("{}", hex::encode(d));
+                say!("{}", hex::encode(d));
             }
         }
         return Ok(Outcome::Valid);
@@ -196,7 +205,7 @@ fn run(args: &Args) -> Result<Outcome, String> {
         }
     }
     if args.json {
-        println!(
+        say!(
             "{}",
             serde_json::to_string_pretty(&reports).unwrap_or_default()
         );
