@@ -2,18 +2,20 @@
 //! embedded signature.
 //!
 //! ```text
-//! cargo run --example verify -- --trusted root.pem app.exe
+//! cargo run --example verify -- --trusted root.pem app.exe lib.dll setup.msi
+//! cargo run --example verify -- --json --policy strict --time 2025-01-01T00:00:00Z *.exe
 //! cargo run --example verify -- --print-digest sha256 app.exe
 //! ```
-//! Exit status: 0 when every file is valid, 1 when some signature is invalid, 2 on usage or
-//! I/O errors.
+//! Exit status: 0 when every file is valid; 1 when any file is invalid, unsigned, unsupported
+//! or malformed; 2 on usage errors and files that cannot be opened. Every file is reported,
+//! whatever happens to the others; `--json` always prints one complete array.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use authsign::verify::{Policy, Report, SignatureKind, Verifier};
+use authsign::verify::{FileReport, Policy, Report, RevocationMode, SignatureKind, Verifier};
 use authsign::{DigestAlgorithm, FileInput};
-use clap::Parser;
+use clap::{Parser, ValueEnum};
 
 /// `println!` that ignores a closed stdout (`verify ... | head` must not panic).
 macro_rules! say {
@@ -22,7 +24,6 @@ macro_rules! say {
         let _ = writeln!(std::io::stdout(), $($t)*);
     }};
 }
-use serde_json::{json, Value};
 
 /// Verify Authenticode signatures.
 #[derive(Parser, Debug)]
@@ -31,12 +32,25 @@ struct Args {
     /// Files to verify.
     #[arg(required = true)]
     files: Vec<PathBuf>,
-    /// PEM trust anchor (repeatable; a file may hold several certificates).
+    /// Trust anchor, PEM or DER (repeatable; a PEM file may hold several certificates).
     #[arg(long)]
     trusted: Vec<PathBuf>,
-    /// PEM trust anchor for timestamp authorities (repeatable; --trusted anchors count too).
+    /// Trust anchor for timestamp authorities only (repeatable; --trusted anchors count too).
     #[arg(long)]
     tsa_trusted: Vec<PathBuf>,
+    /// Verification policy: what Windows accepts, or every rule at its strictest.
+    #[arg(long, value_enum, default_value_t = PolicyName::Windows)]
+    policy: PolicyName,
+    /// Verify as of this time (RFC 3339 or Unix seconds) instead of now.
+    #[arg(long, value_name = "TIME", value_parser = authsign::time::parse_time)]
+    time: Option<std::time::SystemTime>,
+    /// Certificate revocation list, PEM or DER (repeatable).
+    #[arg(long, value_name = "FILE")]
+    crl: Vec<PathBuf>,
+    /// Revocation checking: offline (given CRLs only), soft (fetch; unreachable = warning),
+    /// hard (fetch; unreachable = error). Fetching needs the `http` feature.
+    #[arg(long, default_value = "offline", value_parser = parse_revocation)]
+    revocation: RevocationMode,
     /// Print a JSON array, one object per file.
     #[arg(long)]
     json: bool,
@@ -48,46 +62,41 @@ struct Args {
     extract: Option<PathBuf>,
 }
 
-fn load_anchors(paths: &[PathBuf]) -> Result<Vec<x509_cert::Certificate>, String> {
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum PolicyName {
+    Windows,
+    Strict,
+}
+
+fn parse_revocation(s: &str) -> Result<RevocationMode, String> {
+    s.parse().map_err(|e: authsign::Error| e.to_string())
+}
+
+fn load_certificates(paths: &[PathBuf]) -> Result<Vec<x509_cert::Certificate>, String> {
     let mut out = Vec::new();
     for p in paths {
-        let pem = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
-        out.extend(authsign::certificates_from_pem(&pem).map_err(with_file(p))?);
+        let bytes = std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        out.extend(authsign::certificates_from_bytes(&bytes).map_err(with_file(p))?);
     }
     Ok(out)
 }
 
-/// The JSON object for one file: the library's serialized report plus, per signature, the
-/// derived `digest_ok` and `valid` flags the CLI contract promises.
-fn report_json(file: &Path, report: &Report) -> Value {
-    let signatures: Vec<Value> = report
-        .signatures
-        .iter()
-        .map(|s| {
-            let mut v = serde_json::to_value(s).unwrap_or(Value::Null);
-            if let Value::Object(map) = &mut v {
-                map.insert("digest_ok".into(), json!(s.digest_ok()));
-                map.insert("valid".into(), json!(s.is_valid()));
-                let first = s
-                    .timestamps
-                    .iter()
-                    .find(|t| t.is_valid())
-                    .or(s.timestamps.first());
-                map.insert(
-                    "timestamp".into(),
-                    serde_json::to_value(first).unwrap_or(Value::Null),
-                );
-            }
-            v
-        })
-        .collect();
-    json!({
-        "file": file.display().to_string(),
-        "valid": report.is_valid(),
-        "signatures": signatures,
-        "file_errors": report.file_problems,
-        "revocation": "not checked",
-    })
+fn policy(args: &Args) -> Result<Policy, String> {
+    let mut policy = match args.policy {
+        PolicyName::Windows => Policy::windows(),
+        PolicyName::Strict => Policy::strict(),
+    }
+    .trusting(load_certificates(&args.trusted)?)
+    .trusting_tsa(load_certificates(&args.tsa_trusted)?)
+    .with_revocation(args.revocation);
+    if let Some(t) = args.time {
+        policy = policy.with_time(t);
+    }
+    for path in &args.crl {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        policy = policy.with_crls([bytes]).map_err(with_file(path))?;
+    }
+    Ok(policy)
 }
 
 fn print_human(file: &Path, report: &Report) {
@@ -96,12 +105,12 @@ fn print_human(file: &Path, report: &Report) {
     } else {
         "INVALID"
     };
-    say!("{}: {verdict} (revocation not checked)", file.display());
-    if report.signatures.is_empty() {
-        say!("  not signed");
-    }
-    for p in &report.file_problems {
+    say!("{}: {verdict}", file.display());
+    for p in &report.errors {
         say!("  error [{}]: {p}", p.code());
+    }
+    for p in &report.warnings {
+        say!("  warning [{}]: {p}", p.code());
     }
     for s in &report.signatures {
         let kind = match s.kind {
@@ -120,16 +129,16 @@ fn print_human(file: &Path, report: &Report) {
                 "DOES NOT MATCH"
             }
         );
-        if let Some(subject) = &s.signer_subject {
+        if let Some(subject) = s.signer_subject() {
             say!("    signer: {subject}");
         }
-        if let Some(t) = &s.signing_time {
-            say!("    signing time: {t}");
+        if let Some(t) = s.signing_time {
+            say!("    signing time: {}", authsign::time::format_rfc3339(t));
         }
         for t in &s.timestamps {
             let time = t
                 .time
-                .map(authsign::timestamp::verify::rfc3339)
+                .map(authsign::time::format_rfc3339)
                 .unwrap_or_default();
             let tsa = t.tsa_subject.as_deref().unwrap_or("?");
             let ok = if t.is_valid() { "valid" } else { "INVALID" };
@@ -150,71 +159,51 @@ fn print_human(file: &Path, report: &Report) {
                 ph.algorithm
             );
         }
-        for p in &s.problems {
+        for p in &s.errors {
             say!("    error [{}]: {p}", p.code());
         }
+        for p in &s.warnings {
+            say!("    warning [{}]: {p}", p.code());
+        }
     }
 }
 
-enum Outcome {
-    Valid,
-    Invalid,
-}
-
-fn run(args: &Args) -> Result<Outcome, String> {
-    if let Some(alg) = args.print_digest {
-        for f in &args.files {
-            let input = FileInput::open(f).map_err(with_file(f))?;
-            let subject = authsign::open(&input).map_err(with_file(f))?;
-            let d = subject.digest(&[alg]).map_err(with_file(f))?;
-            let d = d.into_iter().next().unwrap_or_default();
-            if args.files.len() > 1 {
-                say!("{}  {}", hex::encode(d), f.display());
-            } else {
-                say!("{}", hex::encode(d));
+fn print_digests(args: &Args, alg: DigestAlgorithm) -> ExitCode {
+    let mut status = ExitCode::SUCCESS;
+    for f in &args.files {
+        let digest = FileInput::open(f)
+            .map_err(|e| (2, with_file(f)(e)))
+            .and_then(|input| {
+                let subject = authsign::open(&input).map_err(|e| (1, with_file(f)(e)))?;
+                subject.digest(&[alg]).map_err(|e| (1, with_file(f)(e)))
+            });
+        match digest {
+            Ok(d) => {
+                let d = hex::encode(d.into_iter().next().unwrap_or_default());
+                if args.files.len() > 1 {
+                    say!("{d}  {}", f.display());
+                } else {
+                    say!("{d}");
+                }
+            }
+            Err((code, e)) => {
+                eprintln!("verify: {e}");
+                if status == ExitCode::SUCCESS || code == 2 {
+                    status = ExitCode::from(code);
+                }
             }
         }
-        return Ok(Outcome::Valid);
     }
-    if let Some(out) = &args.extract {
-        let [file] = args.files.as_slice() else {
-            return Err("--extract takes exactly one file".into());
-        };
-        let input = FileInput::open(file).map_err(with_file(file))?;
-        let subject = authsign::open(&input).map_err(with_file(file))?;
-        let sig = subject.signature().map_err(with_file(file))?;
-        let sig = sig.ok_or_else(|| format!("{}: the file is not signed", file.display()))?;
-        authsign::sign::write_atomically(out, |w| w.write_all(&sig).map_err(Into::into))
-            .map_err(with_file(out))?;
-        return Ok(Outcome::Valid);
-    }
-    let mut policy = Policy::with_trusted(load_anchors(&args.trusted)?);
-    policy.tsa_trusted = load_anchors(&args.tsa_trusted)?;
-    let verifier = Verifier::new(policy);
-    let mut all_valid = true;
-    let mut reports = Vec::new();
-    for f in &args.files {
-        let input = FileInput::open(f).map_err(with_file(f))?;
-        let subject = authsign::open(&input).map_err(with_file(f))?;
-        let report = verifier.verify(subject.as_ref()).map_err(with_file(f))?;
-        all_valid &= report.is_valid();
-        if args.json {
-            reports.push(report_json(f, &report));
-        } else {
-            print_human(f, &report);
-        }
-    }
-    if args.json {
-        say!(
-            "{}",
-            serde_json::to_string_pretty(&reports).unwrap_or_default()
-        );
-    }
-    Ok(if all_valid {
-        Outcome::Valid
-    } else {
-        Outcome::Invalid
-    })
+    status
+}
+
+fn extract(file: &Path, out: &Path) -> Result<(), String> {
+    let input = FileInput::open(file).map_err(with_file(file))?;
+    let subject = authsign::open(&input).map_err(with_file(file))?;
+    let sig = subject.signature().map_err(with_file(file))?;
+    let sig = sig.ok_or_else(|| format!("{}: the file is not signed", file.display()))?;
+    authsign::sign::write_atomically(out, |w| w.write_all(&sig).map_err(Into::into))
+        .map_err(with_file(out))
 }
 
 /// Prefix an error with the file it concerns.
@@ -224,12 +213,52 @@ fn with_file(f: &Path) -> impl Fn(authsign::Error) -> String + '_ {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match run(&args) {
-        Ok(Outcome::Valid) => ExitCode::SUCCESS,
-        Ok(Outcome::Invalid) => ExitCode::from(1),
+    if let Some(alg) = args.print_digest {
+        return print_digests(&args, alg);
+    }
+    if let Some(out) = &args.extract {
+        let [file] = args.files.as_slice() else {
+            eprintln!("verify: --extract takes exactly one file");
+            return ExitCode::from(2);
+        };
+        return match extract(file, out) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("verify: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let policy = match policy(&args) {
+        Ok(p) => p,
         Err(e) => {
             eprintln!("verify: {e}");
-            ExitCode::from(2)
+            return ExitCode::from(2);
         }
+    };
+    let reports: Vec<FileReport> = Verifier::new(policy).verify_paths(&args.files);
+    if args.json {
+        say!(
+            "{}",
+            serde_json::to_string_pretty(&reports).unwrap_or_else(|_| "[]".into())
+        );
+    }
+    let mut unopened = false;
+    for r in &reports {
+        match &r.result {
+            Ok(report) if !args.json => print_human(&r.path, report),
+            Ok(_) => {}
+            Err(e) => {
+                unopened = true;
+                eprintln!("verify: {e}");
+            }
+        }
+    }
+    if unopened {
+        ExitCode::from(2)
+    } else if reports.iter().all(FileReport::is_valid) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
     }
 }

@@ -1,7 +1,11 @@
 //! Loading X.509 certificates from PEM, and splitting PEM files into blocks.
 
+use const_oid::ObjectIdentifier;
 use der::Decode;
+use x509_cert::ext::pkix::ExtendedKeyUsage;
 use x509_cert::Certificate;
+
+use crate::cms::tlv;
 
 use crate::error::{Error, Format, Result};
 
@@ -20,6 +24,70 @@ pub fn certificates_from_pem(pem: &[u8]) -> Result<Vec<Certificate>> {
         ));
     }
     Ok(certs)
+}
+
+/// The certificates in `bytes`: one DER certificate, or PEM text with one or more
+/// `CERTIFICATE` blocks (see [`certificates_from_pem`]).
+pub fn certificates_from_bytes(bytes: &[u8]) -> Result<Vec<Certificate>> {
+    if bytes.first() == Some(&0x30) {
+        let cert = Certificate::from_der(bytes).map_err(|e| {
+            Error::malformed(
+                Format::Certificate,
+                e.position().map_or(0, |p| u32::from(p).into()),
+                format!("DER certificate: {e}"),
+            )
+        })?;
+        return Ok(vec![cert]);
+    }
+    certificates_from_pem(bytes)
+}
+
+/// A certificate with its TBSCertificate as encoded, for checking its signature exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cert {
+    /// The decoded certificate.
+    pub x509: Certificate,
+    /// The TBSCertificate's encoding as found (what the issuer signed).
+    tbs: Vec<u8>,
+}
+
+impl Cert {
+    /// Decode `der`, keeping its TBSCertificate bytes. `None` when it does not decode.
+    pub fn from_der(der: &[u8]) -> Option<Self> {
+        let x509 = Certificate::from_der(der).ok()?;
+        let outer = tlv::parse_one(der, "Certificate").ok()?;
+        let tbs = outer.children().next("TBSCertificate").ok()?.raw.to_vec();
+        Some(Self { x509, tbs })
+    }
+
+    /// The TBSCertificate as encoded.
+    pub fn tbs(&self) -> &[u8] {
+        &self.tbs
+    }
+
+    /// A certificate known only decoded: its TBSCertificate is re-encoded (exact for DER).
+    pub fn from_certificate(x509: &Certificate) -> Self {
+        use der::Encode;
+        let tbs = x509.tbs_certificate().to_der().unwrap_or_default();
+        Self {
+            x509: x509.clone(),
+            tbs,
+        }
+    }
+}
+
+/// Whether `cert` has an extended key usage extension that lists `usage`.
+pub fn has_extended_key_usage(cert: &Certificate, usage: &ObjectIdentifier) -> bool {
+    matches!(
+        cert.tbs_certificate().get_extension::<ExtendedKeyUsage>(),
+        Ok(Some((_, eku))) if eku.0.contains(usage)
+    )
+}
+
+/// Decode the X.509 certificates among `der` with their encodings (undecodable ones, such
+/// as attribute certificates, are skipped).
+pub(crate) fn decode_all(der: &[Vec<u8>]) -> Vec<Cert> {
+    der.iter().filter_map(|c| Cert::from_der(c)).collect()
 }
 
 /// One `-----BEGIN X----- ... -----END X-----` block of a PEM file.

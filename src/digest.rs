@@ -13,6 +13,9 @@ use crate::error::{Error, Result};
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[non_exhaustive]
 pub enum DigestAlgorithm {
+    /// MD5: verification only (old signing tools wrote MD5 file digests and TSAs signed with
+    /// it). It is broken; authsign never signs with it and reports it as a weak algorithm.
+    Md5,
     /// SHA-1 (only for compatibility with Windows versions before 7).
     Sha1,
     /// SHA-256, the default.
@@ -25,12 +28,33 @@ pub enum DigestAlgorithm {
 }
 
 impl DigestAlgorithm {
-    /// All supported algorithms.
+    /// The algorithms authsign signs with (every supported algorithm but MD5).
     pub const ALL: [DigestAlgorithm; 4] = [Self::Sha1, Self::Sha256, Self::Sha384, Self::Sha512];
+
+    /// Every algorithm authsign verifies, MD5 included.
+    pub const VERIFIABLE: [DigestAlgorithm; 5] = [
+        Self::Md5,
+        Self::Sha1,
+        Self::Sha256,
+        Self::Sha384,
+        Self::Sha512,
+    ];
+
+    /// Whether the algorithm is broken or deprecated for signatures (MD5, SHA-1): Windows still
+    /// accepts both in Authenticode, the strict policy does not.
+    pub fn is_weak(self) -> bool {
+        matches!(self, Self::Md5 | Self::Sha1)
+    }
+
+    /// Whether authsign signs with this algorithm (all but MD5).
+    pub fn can_sign(self) -> bool {
+        self != Self::Md5
+    }
 
     /// The algorithm's object identifier.
     pub fn oid(self) -> ObjectIdentifier {
         match self {
+            Self::Md5 => const_oid::db::rfc5912::ID_MD_5,
             Self::Sha1 => const_oid::db::rfc5912::ID_SHA_1,
             Self::Sha256 => const_oid::db::rfc5912::ID_SHA_256,
             Self::Sha384 => const_oid::db::rfc5912::ID_SHA_384,
@@ -40,12 +64,13 @@ impl DigestAlgorithm {
 
     /// The algorithm with this object identifier, if supported.
     pub fn from_oid(oid: &ObjectIdentifier) -> Option<Self> {
-        Self::ALL.into_iter().find(|a| a.oid() == *oid)
+        Self::VERIFIABLE.into_iter().find(|a| a.oid() == *oid)
     }
 
     /// Length of the digest in bytes.
     pub fn output_size(self) -> usize {
         match self {
+            Self::Md5 => 16,
             Self::Sha1 => 20,
             Self::Sha256 => 32,
             Self::Sha384 => 48,
@@ -56,6 +81,7 @@ impl DigestAlgorithm {
     /// Lower-case name as used on command lines: `sha1`, `sha256`, `sha384`, `sha512`.
     pub fn name(self) -> &'static str {
         match self {
+            Self::Md5 => "md5",
             Self::Sha1 => "sha1",
             Self::Sha256 => "sha256",
             Self::Sha384 => "sha384",
@@ -66,6 +92,7 @@ impl DigestAlgorithm {
     /// A fresh incremental hasher for this algorithm.
     pub fn hasher(self) -> Hasher {
         match self {
+            Self::Md5 => Hasher(State::Md5(md5::Md5::new())),
             Self::Sha1 => Hasher(State::Sha1(sha1::Sha1::new())),
             Self::Sha256 => Hasher(State::Sha256(sha2::Sha256::new())),
             Self::Sha384 => Hasher(State::Sha384(sha2::Sha384::new())),
@@ -92,12 +119,13 @@ impl FromStr for DigestAlgorithm {
 
     fn from_str(s: &str) -> Result<Self> {
         match s.to_ascii_lowercase().replace('-', "").as_str() {
+            "md5" => Ok(Self::Md5),
             "sha1" => Ok(Self::Sha1),
             "sha256" => Ok(Self::Sha256),
             "sha384" => Ok(Self::Sha384),
             "sha512" => Ok(Self::Sha512),
             _ => Err(Error::Unsupported(format!(
-                "digest algorithm {s:?} (expected sha1, sha256, sha384 or sha512)"
+                "digest algorithm {s:?} (expected sha1, sha256, sha384 or sha512; md5 for verification)"
             ))),
         }
     }
@@ -109,6 +137,7 @@ pub struct Hasher(State);
 
 #[derive(Clone)]
 enum State {
+    Md5(md5::Md5),
     Sha1(sha1::Sha1),
     Sha256(sha2::Sha256),
     Sha384(sha2::Sha384),
@@ -125,6 +154,7 @@ impl Hasher {
     /// The algorithm this hasher computes.
     pub fn algorithm(&self) -> DigestAlgorithm {
         match &self.0 {
+            State::Md5(_) => DigestAlgorithm::Md5,
             State::Sha1(_) => DigestAlgorithm::Sha1,
             State::Sha256(_) => DigestAlgorithm::Sha256,
             State::Sha384(_) => DigestAlgorithm::Sha384,
@@ -135,6 +165,7 @@ impl Hasher {
     /// Feed `data`.
     pub fn update(&mut self, data: &[u8]) {
         match &mut self.0 {
+            State::Md5(h) => h.update(data),
             State::Sha1(h) => h.update(data),
             State::Sha256(h) => h.update(data),
             State::Sha384(h) => h.update(data),
@@ -145,6 +176,7 @@ impl Hasher {
     /// The digest of everything fed so far.
     pub fn finalize(self) -> Vec<u8> {
         match self.0 {
+            State::Md5(h) => h.finalize().to_vec(),
             State::Sha1(h) => h.finalize().to_vec(),
             State::Sha256(h) => h.finalize().to_vec(),
             State::Sha384(h) => h.finalize().to_vec(),
@@ -253,10 +285,14 @@ mod tests {
 
     #[test]
     fn names_round_trip() {
-        for alg in DigestAlgorithm::ALL {
+        for alg in DigestAlgorithm::VERIFIABLE {
             assert_eq!(alg.name().parse::<DigestAlgorithm>().unwrap(), alg);
             assert_eq!(DigestAlgorithm::from_oid(&alg.oid()), Some(alg));
         }
-        assert!("md5".parse::<DigestAlgorithm>().is_err());
+        assert!("md4".parse::<DigestAlgorithm>().is_err());
+        assert_eq!(
+            hex::encode(DigestAlgorithm::Md5.digest(b"abc")),
+            "900150983cd24fb0d6963f7d28e17f72"
+        );
     }
 }

@@ -36,6 +36,7 @@
 pub mod cab;
 mod certs;
 pub mod cms;
+pub mod crypto;
 pub mod digest;
 pub mod error;
 pub mod input;
@@ -46,10 +47,11 @@ pub mod pe;
 pub mod sign;
 pub mod signer;
 pub mod subject;
+pub mod time;
 pub mod timestamp;
 pub mod verify;
 
-pub use certs::certificates_from_pem;
+pub use certs::{certificates_from_bytes, certificates_from_pem};
 pub use cms::Profile;
 /// The OID crate whose `ObjectIdentifier` appears in the [`cms`] types, re-exported.
 pub use const_oid;

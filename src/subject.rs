@@ -46,6 +46,52 @@ pub struct PageHashCheck {
     pub first_mismatch: Option<u64>,
 }
 
+/// A problem with how signatures are stored in a file, outside every signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StorageProblem {
+    /// Bytes follow the PE certificate table: no signature covers them.
+    TrailingData {
+        /// How many.
+        bytes: u64,
+    },
+    /// Non-zero bytes follow the PKCS#7 inside a PE certificate-table entry: data hidden in
+    /// the signature, which Windows' opt-in CVE-2013-3900 check (`EnableCertPaddingCheck`)
+    /// rejects.
+    NonZeroPadding {
+        /// Index of the certificate-table entry.
+        entry: usize,
+        /// How many non-zero bytes.
+        bytes: usize,
+    },
+}
+
+impl StorageProblem {
+    /// The reason code: `trailing-data` or `certificate-padding`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StorageProblem::TrailingData { .. } => "trailing-data",
+            StorageProblem::NonZeroPadding { .. } => "certificate-padding",
+        }
+    }
+}
+
+impl std::fmt::Display for StorageProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StorageProblem::TrailingData { bytes } => write!(
+                f,
+                "{bytes} bytes follow the certificate table: they are not covered by the signature"
+            ),
+            StorageProblem::NonZeroPadding { entry, bytes } => write!(
+                f,
+                "certificate table entry {entry}: {bytes} non-zero bytes after the PKCS#7 (extra \
+                 data hidden in the signature: CVE-2013-3900)"
+            ),
+        }
+    }
+}
+
 /// One signable file, parsed just enough to know where its signature lives.
 pub trait Subject {
     /// The file's format.
@@ -85,9 +131,9 @@ pub trait Subject {
         Ok(SubjectCheck::default())
     }
 
-    /// Problems with how the signature is stored in the file that Windows rejects (for PE:
-    /// data after the certificate table, non-zero padding in an entry), as messages.
-    fn storage_problems(&self) -> Result<Vec<String>> {
+    /// Problems with how the signature is stored in the file (for PE: data after the
+    /// certificate table, non-zero padding in an entry).
+    fn storage_problems(&self) -> Result<Vec<StorageProblem>> {
         Ok(Vec::new())
     }
 

@@ -105,7 +105,7 @@ fn dual_signing_and_timestamps_work_on_every_format() {
                 (Some("nested"), Some("sha256"))
             );
             for s in sigs {
-                assert_eq!(s["timestamp"]["valid"], true, "{name} {label}: {s}");
+                assert_eq!(s["timestamps"][0]["valid"], true, "{name} {label}: {s}");
             }
             osslsigncode_verify(&out);
         }

@@ -496,7 +496,7 @@ fn windows_signed_cabinet_with_timestamp() {
         report.signatures[0]
     );
     assert!(!report.signatures[0]
-        .problems
+        .errors
         .iter()
         .any(|p| matches!(p, Problem::DigestMismatch { .. })));
     // The RFC 3161 timestamp: an unsigned attribute whose value is a ContentInfo holding a
@@ -748,11 +748,11 @@ fn a_changed_payload_byte_is_a_digest_mismatch() {
         assert!(!report.is_valid(), "byte {at}");
         assert!(
             report.signatures[0]
-                .problems
+                .errors
                 .iter()
                 .any(|p| matches!(p, Problem::DigestMismatch { .. })),
             "byte {at}: {:?}",
-            report.signatures[0].problems
+            report.signatures[0].errors
         );
     }
 }

@@ -164,7 +164,7 @@ fn verify_accepts_what_sign_wrote_and_reports_it() {
             .arg(&signed),
     );
     assert_eq!(o.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&o.stdout).contains("error [chain]"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("error [issuer-not-found]"));
 }
 
 #[test]
@@ -335,17 +335,35 @@ fn bad_input_exits_2_with_one_line_and_touches_nothing() {
             "{}: input unchanged",
             input.display()
         );
-        for args in [vec!["--print-digest", "sha256"], vec![]] {
-            let o = output(verify_cmd().args(&args).arg(&input));
-            assert_eq!(
-                o.status.code(),
-                Some(2),
-                "verify {args:?} {}: {}",
-                input.display(),
-                stderr(&o)
-            );
-            assert_eq!(stderr(&o).trim_end().lines().count(), 1);
-        }
+        // verify reports a malformed or unsupported file as invalid (exit 1), with a reason,
+        // and goes on; --print-digest says why on one line.
+        let o = output(verify_cmd().args(["--print-digest", "sha256"]).arg(&input));
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}: {}",
+            input.display(),
+            stderr(&o)
+        );
+        assert_eq!(stderr(&o).trim_end().lines().count(), 1);
+        let o = output(verify_cmd().arg("--json").arg(&input));
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}: {}",
+            input.display(),
+            stderr(&o)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let code = v[0]["errors"][0]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            ["malformed", "unsupported-format", "not-signed"].contains(&code.as_str()),
+            "{}: {v}",
+            input.display()
+        );
     }
     // Only the inputs are left: no temporary files.
     let leftovers: Vec<_> = std::fs::read_dir(dir.path())

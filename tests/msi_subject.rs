@@ -67,7 +67,7 @@ impl authsign::Signer for TestRsaSigner {
     fn sign_digest(&self, alg: DigestAlgorithm, digest: &[u8]) -> authsign::Result<Vec<u8>> {
         let scheme = rsa::Pkcs1v15Sign {
             hash_len: Some(alg.output_size()),
-            prefix: authsign::verify::crypto::digest_info_prefix(alg).into(),
+            prefix: authsign::crypto::digest_info_prefix(alg).into(),
         };
         Ok(self.key.sign(scheme, digest).unwrap())
     }
@@ -383,7 +383,7 @@ fn verify_report(data: &[u8]) -> authsign::verify::Report {
 
 fn has_digest_mismatch(report: &authsign::verify::Report) -> bool {
     report.signatures.iter().any(|s| {
-        s.problems
+        s.errors
             .iter()
             .any(|p| matches!(p, authsign::verify::Problem::DigestMismatch { .. }))
     })

@@ -281,7 +281,7 @@ fn page_hashes_equal_osslsigncode_and_catch_a_changed_page() {
             let mut tampered = ours.clone();
             tampered[0x400 + 0x1000 + 10] ^= 0x55;
             let report = verify(&tampered);
-            let problems = &report.signatures[0].problems;
+            let problems = &report.signatures[0].errors;
             assert!(problems
                 .iter()
                 .any(|p| matches!(p, Problem::DigestMismatch { .. })));

@@ -667,7 +667,7 @@ fn bad_certificate_entries_are_malformed() {
     assert_eq!(pe.signatures().unwrap(), vec![fake_pkcs7(301)]);
     let problems = pe.storage_problems().unwrap();
     assert!(
-        problems.len() == 1 && problems[0].contains("CVE-2013-3900"),
+        problems.len() == 1 && problems[0].to_string().contains("CVE-2013-3900"),
         "{problems:?}"
     );
     assert!(parse_bytes(&signed)
@@ -679,7 +679,9 @@ fn bad_certificate_entries_are_malformed() {
     let mut b = signed.clone();
     b.extend_from_slice(b"appended");
     let pe = parse_bytes(&b).unwrap();
-    assert!(pe.storage_problems().unwrap()[0].contains("8 bytes follow the certificate table"));
+    assert!(pe.storage_problems().unwrap()[0]
+        .to_string()
+        .contains("8 bytes follow the certificate table"));
     assert_malformed(pe.without_signature(&mut Vec::new()), "appended");
     assert_malformed(
         pe.with_signature(&fake_pkcs7(10), &mut Vec::new()),

@@ -734,7 +734,7 @@ fn sign_then_remove(data: &[u8], i: u8) -> Result<(), TestCaseError> {
         prop_assert!(report.signatures[0].digest_ok(), "{:?}", report);
         prop_assert!(
             !report.signatures[0]
-                .problems
+                .errors
                 .iter()
                 .any(|p| matches!(p, authsign::verify::Problem::BadSignature(_))),
             "{:?}",

@@ -3,9 +3,9 @@
 
 mod common;
 
+use authsign::crypto::{verify_signed_digest, SignatureError};
 use authsign::error::{CryptoError, Error};
 use authsign::signer::{LocalSigner, SignatureAlgorithm, Signer};
-use authsign::verify::crypto::{verify_signed_digest, SignatureError};
 use authsign::DigestAlgorithm;
 use common::{openssl_in, openssl_ok, pki, pki_dir, pki_text, require_tool};
 
@@ -536,7 +536,7 @@ fn openssl_ecdsa_signatures_verify_with_our_verifier() {
 
 #[test]
 fn signer_info_style_verification() {
-    use authsign::verify::crypto::{
+    use authsign::crypto::{
         verify_signature, verify_signer_digest, verify_signer_signature, ECDSA_WITH_SHA256,
         EC_PUBLIC_KEY, RSA_ENCRYPTION, SHA256_WITH_RSA, SHA384_WITH_RSA,
     };

@@ -4,7 +4,7 @@
 mod common;
 
 use authsign::cms::{generic, oids, SignedData};
-use authsign::verify::{Policy, Problem, Report, SignatureKind, Verifier};
+use authsign::verify::{Policy, Problem, Report, SignatureKind, TimestampProblem, Verifier};
 use authsign::{DigestAlgorithm, FileInput};
 use common::{data_file, fixture, osslsigncode_digest, require_file, require_tool};
 use der::Decode;
@@ -54,10 +54,10 @@ fn tops(signatures: &[Vec<u8>]) -> Vec<Certificate> {
 /// Only trust problems: an issuer not found / untrusted root, for the signer or the TSA.
 fn only_trust_problems(report: &Report) -> bool {
     report.signatures.iter().all(|s| {
-        !s.problems.is_empty()
-            && s.problems.iter().all(|p| match p {
-                Problem::Chain(m) | Problem::Timestamp(m) => {
-                    m.contains("not found") || m.contains("untrusted")
+        !s.errors.is_empty()
+            && s.errors.iter().all(|p| match p {
+                Problem::Chain(c) | Problem::Timestamp(TimestampProblem::Chain(c)) => {
+                    c.is_trust_problem()
                 }
                 _ => false,
             })
@@ -88,10 +88,7 @@ fn check_vendor_file(path: &std::path::Path, primaries: usize, nested: usize) {
     for s in &report.signatures {
         assert!(s.digest_ok(), "{s:#?}");
         assert!(
-            s.signer_subject
-                .as_deref()
-                .unwrap_or("")
-                .contains("Microsoft"),
+            s.signer_subject().unwrap_or_default().contains("Microsoft"),
             "{s:#?}"
         );
         assert!(

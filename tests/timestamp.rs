@@ -13,8 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use authsign::cms::{edit, oids, SignedData};
 use authsign::error::TimestampError;
 use authsign::signer::LocalSigner;
-use authsign::timestamp::{self, verify_timestamps, HttpTimestamper, TimestampKind, Timestamper};
+use authsign::timestamp::{self, HttpTimestamper, TimestampKind, Timestamper};
 use authsign::verify::chain::{build_chain, ChainError};
+use authsign::verify::timestamp::verify_timestamps;
 use authsign::{DigestAlgorithm, Error, SignOptions};
 use der::Decode;
 use x509_cert::Certificate;
@@ -83,7 +84,7 @@ fn http(url: &str) -> HttpTimestamper {
     HttpTimestamper::new([url]).with_retries(1, Duration::from_millis(10))
 }
 
-fn reports(pkcs7: &[u8]) -> Vec<authsign::timestamp::TimestampReport> {
+fn reports(pkcs7: &[u8]) -> Vec<authsign::verify::TimestampReport> {
     let sd = SignedData::parse(pkcs7).unwrap();
     verify_timestamps(&sd.signer_infos[0], &sd.certificates, &root())
 }
@@ -176,9 +177,9 @@ fn osslsigncode_timestamps_from_the_local_tsas_verify_with_our_api() {
         let sd = SignedData::parse(&embedded(&out)).unwrap();
         let untrusted = verify_timestamps(&sd.signer_infos[0], &sd.certificates, &[]);
         assert!(untrusted[0]
-            .problems
+            .errors
             .iter()
-            .any(|p| matches!(p, timestamp::TimestampProblem::Chain(_))));
+            .any(|p| matches!(p, authsign::verify::TimestampProblem::Chain(_))));
     }
 }
 
@@ -242,7 +243,7 @@ fn an_expired_leaf_is_valid_at_the_timestamp_time_only() {
     .unwrap();
     let r = reports(&stamped);
     assert!(r[0].is_valid(), "{:?}", r[0]);
-    let at = timestamp::verify::valid_time(&r).expect("a valid timestamp");
+    let at = authsign::verify::timestamp::valid_time(&r).expect("a valid timestamp");
     assert_eq!(at, UNIX_EPOCH + Duration::from_secs(1_591_012_800));
 
     let sd = SignedData::parse(&stamped).unwrap();
@@ -298,7 +299,10 @@ fn an_expired_leaf_is_valid_at_the_timestamp_time_only() {
     let report = verdict(&bare_path);
     assert!(!report.is_valid());
     assert!(
-        matches!(&report.signatures[0].problems[..], [authsign::verify::Problem::Chain(m)] if m.contains("expired")),
+        matches!(
+            &report.signatures[0].errors[..],
+            [authsign::verify::Problem::Chain(ChainError::Expired { .. })]
+        ),
         "{report:#?}"
     );
 }
@@ -741,19 +745,25 @@ fn truncated_and_mutated_answers_never_panic() {
         let _ = timestamp::legacy::check_response(&bad, &sig);
     }
     for cut in 0..token.len() {
-        let r = timestamp::verify::verify_rfc3161_token(&token[..cut], &sig, &[], &root());
+        let r =
+            authsign::verify::timestamp::verify_rfc3161_token(&token[..cut], &sig, &[], &root());
         assert!(!r.is_valid());
-        let r = timestamp::verify::verify_counter_signature(&token[..cut], &sig, &[], &root());
+        let r = authsign::verify::timestamp::verify_counter_signature(
+            &token[..cut],
+            &sig,
+            &[],
+            &root(),
+        );
         assert!(!r.is_valid());
     }
-    let r = timestamp::verify::verify_rfc3161_token(&token, &sig, &[], &root());
+    let r = authsign::verify::timestamp::verify_rfc3161_token(&token, &sig, &[], &root());
     assert!(r.is_valid(), "{r:?}");
     // The same token does not vouch for another signature.
-    let r = timestamp::verify::verify_rfc3161_token(&token, b"other", &[], &root());
+    let r = authsign::verify::timestamp::verify_rfc3161_token(&token, b"other", &[], &root());
     assert!(
         !r.imprint_ok
-            && r.problems
-                .contains(&timestamp::TimestampProblem::ImprintMismatch)
+            && r.errors
+                .contains(&authsign::verify::TimestampProblem::ImprintMismatch)
     );
 }
 

@@ -133,7 +133,7 @@ fn our_verdicts_agree_with_osslsigncode() {
                 report
                     .signatures
                     .iter()
-                    .all(|s| s.problems.iter().all(|p| matches!(p, Problem::Chain(_)))),
+                    .all(|s| s.errors.iter().all(|p| matches!(p, Problem::Chain(_)))),
                 "{}",
                 case.name
             );

@@ -6,6 +6,8 @@ use std::process::Command;
 
 use authsign::cms::SignedData;
 use authsign::signer::LocalSigner;
+use authsign::subject::StorageProblem;
+use authsign::verify::chain::ChainError;
 use authsign::verify::{Policy, Problem, Report, Verifier};
 use authsign::{Error, SignOptions};
 use common::{fixture, pki, require_tool, TempDir};
@@ -73,36 +75,34 @@ fn tampered_files_are_invalid_for_the_right_reason() {
     type Check = fn(&Report) -> bool;
     let cases: Vec<(&str, usize, Check)> = vec![
         ("a byte in a section", 0x500, |r| {
-            matches!(
-                r.signatures[0].problems[..],
-                [Problem::DigestMismatch { .. }]
-            )
+            matches!(r.signatures[0].errors[..], [Problem::DigestMismatch { .. }])
         }),
         (
             "a digit of the signingTime attribute",
             find(&good, b"231114221320Z") + 11,
             |r| {
                 r.signatures[0]
-                    .problems
+                    .errors
                     .iter()
                     .any(|p| matches!(p, Problem::BadSignature(_)))
                     && r.signatures[0].digest_ok()
             },
         ),
         ("the messageDigest attribute", find(&good, &md) + 3, |r| {
-            let p = &r.signatures[0].problems;
+            let p = &r.signatures[0].errors;
             p.contains(&Problem::MessageDigestMismatch)
                 && p.iter().any(|p| matches!(p, Problem::BadSignature(_)))
         }),
         ("the signature value", sig_at + 100, |r| {
-            matches!(r.signatures[0].problems[..], [Problem::BadSignature(_)])
+            matches!(r.signatures[0].errors[..], [Problem::BadSignature(_)])
         }),
         (
             "the intermediate certificate's signature",
             intermediate_at + intermediate_der.len() - 5,
             |r| {
-                let p = &r.signatures[0].problems;
-                p.len() == 1 && matches!(&p[0], Problem::Chain(m) if m.contains("signature"))
+                let p = &r.signatures[0].errors;
+                p.len() == 1
+                    && matches!(&p[0], Problem::Chain(ChainError::BadSignature { subject, .. }) if subject.contains("Code Signing CA"))
             },
         ),
     ];
@@ -128,9 +128,10 @@ fn tampered_files_are_invalid_for_the_right_reason() {
     let report = verify(&appended).unwrap();
     assert!(!report.is_valid());
     assert!(report.signatures[0].is_valid());
-    assert!(
-        matches!(&report.file_problems[..], [Problem::Storage(m)] if m.contains("16 bytes follow"))
-    );
+    assert!(matches!(
+        &report.errors[..],
+        [Problem::Storage(StorageProblem::TrailingData { bytes: 16 })]
+    ));
 
     // A truncated certificate table: the file cannot be read as signed at all.
     let truncated = &good[..good.len() - 100];

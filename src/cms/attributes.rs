@@ -83,38 +83,9 @@ pub fn sp_opus_info(description: Option<&str>, url: Option<&str>) -> Vec<u8> {
     tlv::sequence(&refs)
 }
 
-/// Calendar date and time in UTC from Unix seconds.
-pub(crate) fn civil_from_unix(secs: i64) -> (i64, u32, u32, u32, u32, u32) {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    // Howard Hinnant's days-to-civil algorithm.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = if m <= 2 { y + 1 } else { y };
-    (
-        y,
-        m,
-        d,
-        (rem / 3600) as u32,
-        (rem % 3600 / 60) as u32,
-        (rem % 60) as u32,
-    )
-}
-
 /// DER Time for `t`: UTCTime for 1950 to 2049, GeneralizedTime otherwise (RFC 5280 rule).
 pub fn time(t: SystemTime) -> Vec<u8> {
-    let secs = match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_secs() as i64,
-        Err(e) => -(e.duration().as_secs() as i64),
-    };
-    let (y, mo, d, h, mi, s) = civil_from_unix(secs);
+    let (y, mo, d, h, mi, s) = crate::time::civil_from_unix(crate::time::unix_seconds(t));
     if (1950..2050).contains(&y) {
         let v = format!("{:02}{mo:02}{d:02}{h:02}{mi:02}{s:02}Z", y % 100);
         tlv::tlv(tag::UTC_TIME, v.as_bytes())
@@ -181,7 +152,10 @@ mod tests {
         let t = UNIX_EPOCH + Duration::from_secs(2_600_000_000); // date -u -d @2600000000
         assert_eq!(time(t)[0], tag::GENERALIZED_TIME);
         assert_eq!(time(t)[2..], *b"20520522141320Z");
-        assert_eq!(civil_from_unix(951_782_400), (2000, 2, 29, 0, 0, 0));
+        assert_eq!(
+            crate::time::civil_from_unix(951_782_400),
+            (2000, 2, 29, 0, 0, 0)
+        );
     }
 
     #[test]

@@ -145,13 +145,20 @@ fn parse_attributes(set: &Tlv<'_>, what: &str) -> Result<Vec<Attribute>> {
 pub struct SignerInfo {
     /// SignerInfo version.
     pub version: u64,
-    /// DER issuer Name of the signer certificate.
+    /// DER issuer Name of the signer certificate (empty when the signer is identified by
+    /// [`subject_key_identifier`](Self::subject_key_identifier)).
     pub issuer: Vec<u8>,
-    /// Serial number of the signer certificate (INTEGER value bytes).
+    /// Serial number of the signer certificate (INTEGER value bytes; empty when the signer is
+    /// identified by its key identifier).
     pub serial: Vec<u8>,
+    /// The signer's subjectKeyIdentifier, when the SignerInfo (version 3) names its signer
+    /// that way (`sid [0] SubjectKeyIdentifier`) instead of by issuer and serial number.
+    pub subject_key_identifier: Option<Vec<u8>>,
     /// The digest algorithm OID.
     pub digest_algorithm_oid: ObjectIdentifier,
-    /// The signed attributes re-tagged as the SET (0x31) that was signed, if present.
+    /// The signed attributes as they are stored, with the `[0]` tag replaced by SET (0x31):
+    /// the bytes that were signed, if present. Length octets stay as stored, so attributes in
+    /// any order or in BER (long-form or indefinite lengths) verify as their signer hashed them.
     pub signed_attributes_der: Option<Vec<u8>>,
     /// The signed attributes.
     pub signed_attributes: Vec<Attribute>,
@@ -204,17 +211,36 @@ impl SignerInfo {
     fn parse(t: &Tlv<'_>) -> Result<Self> {
         let mut r = t.children();
         let version = r.expect(tag::INTEGER, "SignerInfo version")?.small_uint()?;
-        let sid = r.expect(tag::SEQUENCE, "SignerInfo issuerAndSerialNumber")?;
-        let mut sr = sid.children();
-        let issuer = sr.expect(tag::SEQUENCE, "issuer")?.raw.to_vec();
-        let serial = sr.expect(tag::INTEGER, "serialNumber")?.value.to_vec();
+        let sid = r.next("SignerInfo sid")?;
+        let (issuer, serial, subject_key_identifier) =
+            match sid.tag {
+                tag::SEQUENCE => {
+                    let mut sr = sid.children();
+                    let issuer = sr.expect(tag::SEQUENCE, "issuer")?.raw.to_vec();
+                    let serial = sr.expect(tag::INTEGER, "serialNumber")?.value.to_vec();
+                    (issuer, serial, None)
+                }
+                // subjectKeyIdentifier [0] IMPLICIT OCTET STRING (CMS SignerInfo version 3).
+                t if t == tag::context_primitive(0) => {
+                    (Vec::new(), Vec::new(), Some(sid.value.to_vec()))
+                }
+                _ => return Err(Error::malformed(
+                    Format::Cms,
+                    sid.offset as u64,
+                    "SignerInfo sid: expected issuerAndSerialNumber or [0] subjectKeyIdentifier",
+                )),
+            };
         let da = r.expect(tag::SEQUENCE, "SignerInfo digestAlgorithm")?;
         let digest_algorithm_oid = da.children().next("digestAlgorithm")?.oid()?;
         let (signed_attributes_der, signed_attributes) =
             match r.next_if(tag::context(0), "signed attributes")? {
                 Some(sa) => {
-                    // What was signed is the attributes as a SET: same contents, universal tag.
-                    let der = tlv::tlv(tag::SET, sa.value);
+                    // What was signed is the attributes as a SET: the same encoding with the
+                    // universal tag (RFC 5652 §5.4).
+                    let mut der = sa.raw.to_vec();
+                    if let Some(first) = der.first_mut() {
+                        *first = tag::SET;
+                    }
                     (Some(der), parse_attributes(&sa, "signed attributes")?)
                 }
                 None => (None, Vec::new()),
@@ -233,6 +259,7 @@ impl SignerInfo {
             version,
             issuer,
             serial,
+            subject_key_identifier,
             digest_algorithm_oid,
             signed_attributes_der,
             signed_attributes,

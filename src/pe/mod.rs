@@ -21,7 +21,7 @@ use std::io::Write;
 use crate::digest::{DigestAlgorithm, MultiDigest};
 use crate::error::{Error, Format, Result};
 use crate::input::{copy_range, for_each_chunk, read_vec, Input, Span};
-use crate::subject::{PageHashCheck, Subject, SubjectCheck, SubjectOptions};
+use crate::subject::{PageHashCheck, StorageProblem, Subject, SubjectCheck, SubjectOptions};
 
 pub use certificate_table::WinCertificate;
 use certificate_table::{align8, MAX_TABLE_SIZE};
@@ -417,26 +417,21 @@ impl Subject for PeSubject<'_> {
     /// Data after the certificate table, and non-zero bytes after a PKCS#7 in its entry: both
     /// are outside every signature, and Windows rejects such files (the second with the
     /// CVE-2013-3900 padding check that Microsoft recommends turning on).
-    fn storage_problems(&self) -> Result<Vec<String>> {
+    fn storage_problems(&self) -> Result<Vec<StorageProblem>> {
         let mut problems = Vec::new();
         let trailing = self.headers.trailing_bytes();
         if trailing > 0 {
-            problems.push(format!(
-                "{trailing} bytes follow the certificate table: they are not covered by the signature"
-            ));
+            problems.push(StorageProblem::TrailingData { bytes: trailing });
         }
         let entries = self.certificate_entries()?;
-        for (i, e) in entries.iter().enumerate() {
+        for (entry, e) in entries.iter().enumerate() {
             if !e.is_pkcs_signed_data() {
                 continue;
             }
             let (_, padding) = certificate_table::split_pkcs7(&e.data, e.offset.saturating_add(8))?;
-            let nonzero = padding.iter().filter(|b| **b != 0).count();
-            if nonzero > 0 {
-                problems.push(format!(
-                    "certificate table entry {i}: {nonzero} non-zero bytes after the PKCS#7 \
-                     (extra data hidden in the signature: CVE-2013-3900)"
-                ));
+            let bytes = padding.iter().filter(|b| **b != 0).count();
+            if bytes > 0 {
+                problems.push(StorageProblem::NonZeroPadding { entry, bytes });
             }
         }
         Ok(problems)

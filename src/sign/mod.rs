@@ -81,7 +81,8 @@ pub fn signature_algorithm_der(scheme: SignatureAlgorithm, alg: DigestAlgorithm)
         SignatureAlgorithm::RsaPkcs1v15 => tlv::algorithm_null(&oids::RSA_ENCRYPTION),
         SignatureAlgorithm::EcdsaP256 | SignatureAlgorithm::EcdsaP384 => {
             tlv::algorithm_absent(&match alg {
-                DigestAlgorithm::Sha1 => oids::ECDSA_WITH_SHA1,
+                // Never signed with (refused before any signature is made); named for totality.
+                DigestAlgorithm::Md5 | DigestAlgorithm::Sha1 => oids::ECDSA_WITH_SHA1,
                 DigestAlgorithm::Sha256 => oids::ECDSA_WITH_SHA256,
                 DigestAlgorithm::Sha384 => oids::ECDSA_WITH_SHA384,
                 DigestAlgorithm::Sha512 => oids::ECDSA_WITH_SHA512,
@@ -144,7 +145,7 @@ impl PendingSignature {
             .first()
             .and_then(|c| Certificate::from_der(c).ok())
             .ok_or_else(|| Error::Crypto(CryptoError::Key("no signer certificate".into())))?;
-        crate::verify::crypto::verify_signed_digest(
+        crate::crypto::verify_signed_digest(
             leaf.tbs_certificate().subject_public_key_info(),
             self.digest_algorithm,
             &self.digest,
@@ -212,6 +213,11 @@ pub fn prepare_all(
         .collect::<Result<Vec<_>>>()?;
     let mut algs = vec![opts.digest];
     algs.extend(opts.nested_digests.iter().copied());
+    if let Some(weak) = algs.iter().find(|a| !a.can_sign()) {
+        return Err(Error::Crypto(CryptoError::UnsupportedAlgorithm(format!(
+            "{weak} is accepted for verification only; sign with sha256, sha384, sha512 or sha1"
+        ))));
+    }
     subject
         .indirect_data_all(&algs, &opts.subject_options())?
         .into_iter()

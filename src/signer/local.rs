@@ -18,12 +18,12 @@ use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::Certificate;
 
 use crate::certs::{certificates_from_pem_text, pem_blocks};
+use crate::crypto::{
+    bit_length, digest_info_prefix, EC_PUBLIC_KEY, RSA_ENCRYPTION, SECP256R1, SECP384R1,
+};
 use crate::digest::DigestAlgorithm;
 use crate::error::{CryptoError, Error, Format, Result};
 use crate::signer::{SignatureAlgorithm, Signer};
-use crate::verify::crypto::{
-    bit_length, digest_info_prefix, EC_PUBLIC_KEY, RSA_ENCRYPTION, SECP256R1, SECP384R1,
-};
 
 /// Smallest RSA modulus, in bits, that [`LocalSigner`] signs with.
 pub const MIN_RSA_BITS: usize = 2048;

@@ -54,7 +54,7 @@ pub(crate) fn check_digest_length(alg: DigestAlgorithm, digest: &[u8]) -> Result
 impl SignatureAlgorithm {
     /// The scheme a key must sign with to match `certificate`'s public key.
     pub fn for_certificate(certificate: &Certificate) -> Result<Self> {
-        use crate::verify::crypto::{public_key_scheme, Scheme, SECP256R1, SECP384R1};
+        use crate::crypto::{public_key_scheme, Scheme, SECP256R1, SECP384R1};
         let spki = certificate.tbs_certificate().subject_public_key_info();
         match public_key_scheme(spki)? {
             Scheme::RsaPkcs1v15 => Ok(Self::RsaPkcs1v15),

@@ -44,12 +44,12 @@ use der::asn1::UintRef;
 use der::Decode;
 use x509_cert::Certificate;
 
+use crate::crypto::{
+    digest_info_prefix, verify_signed_digest, EC_PUBLIC_KEY, RSA_ENCRYPTION, SECP256R1, SECP384R1,
+};
 use crate::digest::DigestAlgorithm;
 use crate::error::{CryptoError, Error, Result};
 use crate::signer::{chain_from, Secret, SignatureAlgorithm, Signer};
-use crate::verify::crypto::{
-    digest_info_prefix, verify_signed_digest, EC_PUBLIC_KEY, RSA_ENCRYPTION, SECP256R1, SECP384R1,
-};
 
 /// Which token (slot) of the module to use.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,6 @@ use std::time::SystemTime;
 use base64ct::Encoding;
 use const_oid::ObjectIdentifier;
 
-use super::verify::{self, TimestampProblem};
 use crate::cms::tlv::{self, tag};
 use crate::cms::{generic, oids};
 use crate::error::{Error, Result, TimestampError};
@@ -119,29 +118,36 @@ pub fn check_response(response: &[u8], signature_value: &[u8]) -> Result<LegacyR
     let (Some(si), Some(si_der)) = (sd.signer_infos.first(), sd.signer_infos_der.first()) else {
         return Err(malformed("legacy response without SignerInfo"));
     };
-    let pool = verify::parse_certificates(&sd.certificates);
-    let (_, problems) = verify::check_signer(si, signature_value, &oids::DATA, &pool);
-    if let Some(p) = problems.into_iter().next() {
-        return Err(match p {
-            TimestampProblem::MessageDigestMismatch => TimestampError::ImprintMismatch {
-                expected: format!(
-                    "messageDigest over the signature value {}",
-                    hex::encode(signature_value)
-                ),
-                received: format!(
-                    "messageDigest {}",
-                    hex::encode(si.message_digest().unwrap_or_default())
-                ),
-            },
-            other => super::rfc3161::problem_to_error(other),
+    if si.message_digest()
+        != si
+            .digest_algorithm()
+            .ok()
+            .map(|a| a.digest(signature_value))
+    {
+        return Err(TimestampError::ImprintMismatch {
+            expected: format!(
+                "messageDigest over the signature value {}",
+                hex::encode(signature_value)
+            ),
+            received: format!(
+                "messageDigest {}",
+                hex::encode(si.message_digest().unwrap_or_default())
+            ),
         }
         .into());
     }
+    super::rfc3161::check_tsa_signer(si, signature_value, &[oids::DATA], &sd.certificates)?;
     Ok(LegacyResponse {
         signer_info: si_der.clone(),
         certificates: sd.certificates,
-        time: verify::signing_time(si),
+        time: signing_time(si),
     })
+}
+
+/// The signingTime signed attribute of `si`, if present and well formed.
+fn signing_time(si: &crate::cms::SignerInfo) -> Option<SystemTime> {
+    let v = si.signed_attribute(&oids::SIGNING_TIME)?.values.first()?;
+    super::parse_time(&tlv::parse_one(v, "signingTime").ok()?)
 }
 
 #[cfg(test)]

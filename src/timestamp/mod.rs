@@ -14,8 +14,8 @@
 //! HTTP; tests, proxies and in-house TSAs implement the trait (closures do too).
 //! [`apply`] timestamps a signature, [`apply_to_nested`] one nested signature and
 //! [`apply_to_all`] all of them; an already signed file is timestamped without re-signing by
-//! running them over its embedded PKCS#7. [`verify::verify_timestamps`] checks the timestamps
-//! of a SignerInfo for the verifier.
+//! running them over its embedded PKCS#7. Checking timestamps is the verifier's job
+//! (`verify::timestamp`).
 //!
 //! ```
 //! use authsign::timestamp::{self, TimestampKind};
@@ -28,11 +28,9 @@
 pub mod http;
 pub mod legacy;
 pub mod rfc3161;
-pub mod verify;
 
 #[cfg(feature = "http")]
 pub use http::HttpTimestamper;
-pub use verify::{verify_timestamps, TimestampProblem, TimestampReport};
 
 use std::fmt;
 use std::time::SystemTime;

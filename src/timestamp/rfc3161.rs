@@ -20,7 +20,6 @@ use std::time::SystemTime;
 
 use const_oid::ObjectIdentifier;
 
-use super::verify::{self, TimestampProblem};
 use crate::cms::generic;
 use crate::cms::tlv::{self, tag, Tlv};
 use crate::digest::DigestAlgorithm;
@@ -245,7 +244,7 @@ pub fn parse_tst_info(der: &[u8]) -> Result<TstInfo> {
 /// TSTInfo has the request's imprint and nonce, signed (signature and signed attributes
 /// verified) by a certificate in the token that has the timeStamping extended key usage.
 /// Returns the token (DER ContentInfo) to embed. The TSA's chain is not checked here (that
-/// needs trust anchors: see [`verify::verify_rfc3161_token`]).
+/// needs trust anchors: see `verify::timestamp::verify_rfc3161_token`).
 pub fn check_response(response: &[u8], request: &TimestampRequest) -> Result<Vec<u8>> {
     let resp = parse_response(response)
         .map_err(|e| malformed(format!("not an RFC 3161 TimeStampResp ({e})")))?;
@@ -294,36 +293,60 @@ pub fn check_response(response: &[u8], request: &TimestampRequest) -> Result<Vec
         }
         .into());
     }
-    let pool = verify::parse_certificates(&sd.certificates);
     let si = sd
         .signer_infos
         .first()
         .ok_or_else(|| malformed("timeStampToken without SignerInfo"))?;
-    let (_, problems) = verify::check_signer(si, content, &ID_CT_TST_INFO, &pool);
-    match problems.into_iter().next() {
-        None => Ok(token),
-        Some(p) => Err(problem_to_error(p).into()),
-    }
+    check_tsa_signer(si, content, &[ID_CT_TST_INFO], &sd.certificates)?;
+    Ok(token)
 }
 
-/// The [`TimestampError`] for a problem found while checking a freshly obtained token.
-pub(crate) fn problem_to_error(p: TimestampProblem) -> TimestampError {
-    match p {
-        TimestampProblem::SignerNotFound => TimestampError::SignerCertificateNotFound,
-        TimestampProblem::MissingTimestampingEku { subject } => {
-            TimestampError::NotTimestampingCertificate { subject }
+/// Check a freshly obtained TSA SignerInfo over `content`: its certificate among
+/// `certificates`, the messageDigest and contentType attributes, the signature, and the
+/// timeStamping extended key usage. The first problem becomes the error.
+pub(crate) fn check_tsa_signer(
+    si: &crate::cms::SignerInfo,
+    content: &[u8],
+    content_types: &[ObjectIdentifier],
+    certificates: &[Vec<u8>],
+) -> Result<()> {
+    use crate::crypto::signer_info::{check, SignerInfoProblem};
+    use der::Decode;
+    let pool: Vec<x509_cert::Certificate> = certificates
+        .iter()
+        .filter_map(|c| x509_cert::Certificate::from_der(c).ok())
+        .collect();
+    let found = check(
+        si,
+        content,
+        content_types,
+        &pool,
+        crate::crypto::DigestInfoRule::Required,
+    );
+    if let Some(p) = found.problems.into_iter().next() {
+        return Err(match p {
+            SignerInfoProblem::SignerNotFound => TimestampError::SignerCertificateNotFound,
+            SignerInfoProblem::BadSignature(s) => TimestampError::BadSignature(s.to_string()),
+            SignerInfoProblem::MessageDigestMismatch => TimestampError::BadSignature(
+                "the messageDigest attribute does not match the signed content".into(),
+            ),
+            other => TimestampError::Malformed(other.to_string()),
         }
-        TimestampProblem::BadSignature(s) => TimestampError::BadSignature(s),
-        TimestampProblem::MessageDigestMismatch => TimestampError::BadSignature(
-            "the messageDigest attribute does not match the signed content".into(),
-        ),
-        TimestampProblem::ImprintMismatch => TimestampError::ImprintMismatch {
-            expected: "the digest of the signature value".into(),
-            received: "a digest of something else".into(),
-        },
-        other => TimestampError::Malformed(other.to_string()),
+        .into());
     }
+    if let Some(cert) = found.signer {
+        if !crate::certs::has_extended_key_usage(&cert, &TIME_STAMPING_EKU) {
+            return Err(TimestampError::NotTimestampingCertificate {
+                subject: cert.tbs_certificate().subject().to_string(),
+            }
+            .into());
+        }
+    }
+    Ok(())
 }
+
+/// `id-kp-timeStamping` (1.3.6.1.5.5.7.3.8): required on time-stamping authority certificates.
+pub const TIME_STAMPING_EKU: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.8");
 
 #[cfg(test)]
 mod tests {

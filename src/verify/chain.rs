@@ -5,22 +5,25 @@
 //! the signature, and the path stops at the first certificate that is (or is issued by) a
 //! trust anchor.
 //!
-//! Limitation: `x509-cert` keeps no original bytes, so the TBSCertificate is re-encoded to
-//! check its signature. A certificate that is BER rather than DER, or that encodes a date
-//! before 2050 as GeneralizedTime (which `x509-cert` rewrites as UTCTime), fails with
-//! [`ChainError::BadSignature`].
+//! Certificates are checked over their TBSCertificate *as encoded* ([`Cert`] keeps the
+//! original bytes next to the decoded certificate): re-encoding would change certificates
+//! that are not strict DER or that encode a date before 2050 as GeneralizedTime. The public
+//! functions taking bare [`Certificate`]s re-encode, which is exact for DER certificates.
 
 use std::fmt;
 use std::time::SystemTime;
 
 use const_oid::ObjectIdentifier;
-use der::{DateTime, Encode};
+use der::DateTime;
 use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, SubjectKeyIdentifier};
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::Certificate;
 
-use crate::verify::crypto::verify_signature;
+use super::policy::{Policy, RuleMode};
+pub use crate::certs::Cert;
+use crate::crypto::{parse_signature_algorithm, verify_signature};
+use crate::digest::DigestAlgorithm;
 
 /// Most certificates a path may hold, leaf and anchor included.
 pub const MAX_CHAIN_DEPTH: usize = 8;
@@ -131,6 +134,100 @@ pub enum ChainError {
         /// The limit.
         max: usize,
     },
+    /// A certificate of the path is signed with MD5 or SHA-1.
+    #[error("{subject} is signed with {algorithm}, a weak algorithm")]
+    WeakSignatureAlgorithm {
+        /// Subject of the certificate.
+        subject: String,
+        /// The digest of its signature algorithm.
+        algorithm: DigestAlgorithm,
+    },
+    /// The certificate is revoked, and no valid timestamp shows the signature predates it.
+    #[error("{subject} is revoked{}{}", revoked_on(.revoked_at), reason_suffix(.reason))]
+    Revoked {
+        /// Subject of the certificate.
+        subject: String,
+        /// The revocation time, when the CRL or OCSP answer gives one.
+        revoked_at: Option<SystemTime>,
+        /// The CRL reason, if given (e.g. `keyCompromise`).
+        reason: Option<String>,
+    },
+    /// The certificate was revoked after the time a valid timestamp vouches for: the
+    /// signature stays valid, as Windows treats it.
+    #[error("{subject} was revoked{} after the timestamp ({}): the signature predates it", revoked_on(&Some(*.revoked_at)), crate::verify::rfc3339(*.timestamp))]
+    RevokedAfterTimestamp {
+        /// Subject of the certificate.
+        subject: String,
+        /// The revocation time.
+        revoked_at: SystemTime,
+        /// The timestamp's time.
+        timestamp: SystemTime,
+    },
+    /// The revocation status could not be learnt.
+    #[error("revocation status of {subject} unknown: {reason}")]
+    RevocationUnknown {
+        /// Subject of the certificate.
+        subject: String,
+        /// Why (no source, unreachable, bad answer).
+        reason: String,
+    },
+}
+
+fn revoked_on(at: &Option<SystemTime>) -> String {
+    at.map(|t| format!(" on {}", crate::verify::rfc3339(t)))
+        .unwrap_or_default()
+}
+
+fn reason_suffix(reason: &Option<String>) -> String {
+    reason
+        .as_ref()
+        .map(|r| format!(" ({r})"))
+        .unwrap_or_default()
+}
+
+impl ChainError {
+    /// The stable reason code of this problem.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ChainError::UntrustedRoot { .. } => "untrusted-root",
+            ChainError::IssuerNotFound { .. } => "issuer-not-found",
+            ChainError::BadSignature { .. } => "bad-certificate-signature",
+            ChainError::Expired { .. } => "expired",
+            ChainError::NotYetValid { .. } => "not-yet-valid",
+            ChainError::NotCa { .. } => "not-a-ca",
+            ChainError::PathLengthExceeded { .. } => "path-length-exceeded",
+            ChainError::MissingCodeSigningEku { .. }
+            | ChainError::MissingExtendedKeyUsage { .. } => "missing-eku",
+            ChainError::KeyUsage { .. } => "key-usage",
+            ChainError::Malformed { .. } => "malformed-certificate",
+            ChainError::TooDeep { .. } => "chain-too-deep",
+            ChainError::WeakSignatureAlgorithm { .. } => "weak-algorithm",
+            ChainError::Revoked { .. } => "revoked",
+            ChainError::RevokedAfterTimestamp { .. } => "revoked-after-timestamp",
+            ChainError::RevocationUnknown { .. } => "revocation-unknown",
+        }
+    }
+
+    /// How `policy` counts this problem.
+    pub fn mode(&self, policy: &Policy) -> RuleMode {
+        match self {
+            ChainError::KeyUsage { .. } => policy.key_usage,
+            ChainError::WeakSignatureAlgorithm { .. } => policy.weak_algorithms,
+            ChainError::RevokedAfterTimestamp { .. } => RuleMode::Warn,
+            ChainError::RevocationUnknown { .. } => {
+                crate::verify::problem::unknown_revocation_mode(policy.revocation)
+            }
+            _ => RuleMode::Error,
+        }
+    }
+
+    /// Whether this problem only says the path does not reach a trust anchor.
+    pub fn is_trust_problem(&self) -> bool {
+        matches!(
+            self,
+            ChainError::UntrustedRoot { .. } | ChainError::IssuerNotFound { .. }
+        )
+    }
 }
 
 /// Every problem found for one path (never empty), with the path as far as it was built.
@@ -182,30 +279,42 @@ pub fn verify_certificate_signature(
     cert: &Certificate,
     issuer: &Certificate,
 ) -> Result<(), ChainError> {
+    check_signature(&Cert::from_certificate(cert), issuer)
+}
+
+fn check_signature(cert: &Cert, issuer: &Certificate) -> Result<(), ChainError> {
     let bad = |reason: String| ChainError::BadSignature {
-        subject: subject(cert),
+        subject: subject(&cert.x509),
         reason,
     };
-    if cert.signature_algorithm() != cert.tbs_certificate().signature() {
+    let x509 = &cert.x509;
+    if x509.signature_algorithm() != x509.tbs_certificate().signature() {
         return Err(bad(
             "outer and inner signature algorithms differ".to_string()
         ));
     }
-    let tbs = cert
-        .tbs_certificate()
-        .to_der()
-        .map_err(|e| bad(format!("cannot re-encode TBSCertificate: {e}")))?;
-    let signature = cert
+    if cert.tbs().is_empty() {
+        return Err(bad("cannot encode TBSCertificate".to_string()));
+    }
+    let signature = x509
         .signature()
         .as_bytes()
         .ok_or_else(|| bad("signature BIT STRING has unused bits".to_string()))?;
     verify_signature(
         issuer.tbs_certificate().subject_public_key_info(),
-        cert.signature_algorithm(),
-        &tbs,
+        x509.signature_algorithm(),
+        cert.tbs(),
         signature,
     )
     .map_err(|e| bad(e.to_string()))
+}
+
+/// The weak digest (MD5, SHA-1) of `cert`'s signature algorithm, if it uses one.
+fn weak_signature_digest(cert: &Certificate) -> Option<DigestAlgorithm> {
+    parse_signature_algorithm(&cert.signature_algorithm().oid)
+        .ok()
+        .and_then(|(_, digest)| digest)
+        .filter(|d| d.is_weak())
 }
 
 /// The certificate in `pool` with this issuer and serial number (a SignerInfo's
@@ -253,24 +362,15 @@ fn check_validity(cert: &Certificate, at: SystemTime, errors: &mut Vec<ChainErro
     }
 }
 
-/// Issuer checks: CA:true, keyCertSign if keyUsage is present, pathLenConstraint (with
-/// `below` non-self-issued intermediates under it), and EKU nesting.
-fn check_issuer(
-    cert: &Certificate,
-    below: usize,
-    anchor: bool,
-    usage: ObjectIdentifier,
-    errors: &mut Vec<ChainError>,
-) {
+/// CA checks of an issuing certificate that is not a trust anchor: CA:true, keyCertSign if
+/// keyUsage is present, pathLenConstraint (with `below` non-self-issued intermediates under it).
+fn check_ca_extensions(cert: &Certificate, below: usize, errors: &mut Vec<ChainError>) {
+    // (Called for anchors only when they carry basicConstraints.)
     let tbs = cert.tbs_certificate();
     let malformed = |what: &str| ChainError::Malformed {
         subject: subject(cert),
         what: what.to_string(),
     };
-    // A version 1 trust anchor (no extensions at all) is trusted as configured.
-    if anchor && tbs.extensions().is_none() {
-        return;
-    }
     match tbs.get_extension::<BasicConstraints>() {
         Ok(Some((_, bc))) if bc.ca => {
             if let Some(max) = bc.path_len_constraint {
@@ -299,6 +399,31 @@ fn check_issuer(
         Ok(_) => {}
         Err(_) => errors.push(malformed("keyUsage")),
     }
+}
+
+/// Issuer checks: the CA extensions (not for the trust anchor, see below) and EKU nesting.
+fn check_issuer(
+    cert: &Certificate,
+    below: usize,
+    anchor: bool,
+    usage: ObjectIdentifier,
+    errors: &mut Vec<ChainError>,
+) {
+    let tbs = cert.tbs_certificate();
+    let malformed = |what: &str| ChainError::Malformed {
+        subject: subject(cert),
+        what: what.to_string(),
+    };
+    // A trust anchor is an input of path validation rather than a certificate of the path
+    // (RFC 5280 §6.1.1 (d)): it is trusted as configured, so an anchor without
+    // basicConstraints, such as Microsoft's 1997 "Microsoft Root Authority" (a version 3
+    // certificate that Windows trusts), is accepted. Constraints an anchor does state
+    // (basicConstraints with a path length, an extended key usage) still apply, as they do on
+    // Windows.
+    let stated = matches!(tbs.get_extension::<BasicConstraints>(), Ok(Some(_)));
+    if !anchor || stated {
+        check_ca_extensions(cert, below, errors);
+    }
     match tbs.get_extension::<ExtendedKeyUsage>() {
         Ok(Some((_, eku))) if !eku.0.iter().any(|o| *o == usage || *o == ANY_EKU) => {
             errors.push(missing_eku(cert, usage))
@@ -308,13 +433,7 @@ fn check_issuer(
     }
 }
 
-/// Whether `cert` has an extended key usage extension that lists `usage`.
-pub fn has_extended_key_usage(cert: &Certificate, usage: &ObjectIdentifier) -> bool {
-    matches!(
-        cert.tbs_certificate().get_extension::<ExtendedKeyUsage>(),
-        Ok(Some((_, eku))) if eku.0.contains(usage)
-    )
-}
+pub use crate::certs::has_extended_key_usage;
 
 fn missing_eku(cert: &Certificate, usage: ObjectIdentifier) -> ChainError {
     if usage == CODE_SIGNING_EKU {
@@ -360,7 +479,9 @@ fn check_leaf(cert: &Certificate, usage: ObjectIdentifier, errors: &mut Vec<Chai
 /// signature, preferring anchors. Then every certificate is checked for validity at `at`, each
 /// issuer for CA:true / keyCertSign / pathLenConstraint, and the leaf for the codeSigning EKU.
 /// On success the path is returned leaf first, ending with the anchor. On failure every problem
-/// found is returned with the partial path.
+/// found is returned with the partial path. Every finding counts here, the keyUsage and weak
+/// algorithm ones included; the [`Verifier`](crate::verify::Verifier) weighs them by its
+/// policy.
 pub fn build_chain(
     leaf: &Certificate,
     pool: &[Certificate],
@@ -382,9 +503,43 @@ pub fn build_chain_for_usage(
     at: SystemTime,
     usage: ObjectIdentifier,
 ) -> Result<Vec<Certificate>, ChainErrors> {
+    let pool: Vec<Cert> = pool.iter().map(Cert::from_certificate).collect();
+    let built = build_path(&Cert::from_certificate(leaf), &pool, anchors, at, usage);
+    let path = built.path.into_iter().map(|c| c.x509).collect();
+    if built.findings.is_empty() {
+        Ok(path)
+    } else {
+        Err(ChainErrors {
+            errors: built.findings,
+            path,
+        })
+    }
+}
+
+/// A path as built by [`build_path`]: the certificates (leaf first), whether it ends at a
+/// trust anchor, and every finding.
+#[derive(Debug, Clone)]
+pub(crate) struct Path {
+    /// The path, leaf first; it may stop short of an anchor.
+    pub path: Vec<Cert>,
+    /// Whether the last certificate is (or is issued by) a trust anchor.
+    pub trusted: bool,
+    /// Every problem found, in path order; weighed by the caller's policy.
+    pub findings: Vec<ChainError>,
+}
+
+/// Build and check the path from `leaf` to `anchors` for `usage` (see [`build_chain`]).
+pub(crate) fn build_path(
+    leaf: &Cert,
+    pool: &[Cert],
+    anchors: &[Certificate],
+    at: SystemTime,
+    usage: ObjectIdentifier,
+) -> Path {
     let mut errors = Vec::new();
-    let mut path: Vec<Certificate> = vec![leaf.clone()];
-    let mut trusted = anchors.contains(leaf);
+    let mut path: Vec<Cert> = vec![leaf.clone()];
+    let mut trusted = anchors.contains(&leaf.x509);
+    let anchors: Vec<Cert> = anchors.iter().map(Cert::from_certificate).collect();
 
     while !trusted {
         let Some(current) = path.last() else { break };
@@ -394,17 +549,17 @@ pub fn build_chain_for_usage(
             });
             break;
         }
-        let issuer_name = current.tbs_certificate().issuer();
+        let issuer_name = current.x509.tbs_certificate().issuer();
         let candidates = anchors
             .iter()
             .map(|c| (c, true))
             .chain(pool.iter().map(|c| (c, false)))
-            .filter(|(c, _)| c.tbs_certificate().subject() == issuer_name)
-            .filter(|(c, _)| !path.contains(c));
+            .filter(|(c, _)| c.x509.tbs_certificate().subject() == issuer_name)
+            .filter(|(c, _)| !path.iter().any(|p| p.x509 == c.x509));
         let mut first_failure = None;
         let mut found = None;
         for (candidate, is_anchor) in candidates {
-            match verify_certificate_signature(current, candidate) {
+            match check_signature(current, &candidate.x509) {
                 Ok(()) => {
                     found = Some((candidate, is_anchor));
                     break;
@@ -416,6 +571,12 @@ pub fn build_chain_for_usage(
         }
         match (found, first_failure) {
             (Some((issuer, is_anchor)), _) => {
+                if let Some(algorithm) = weak_signature_digest(&current.x509) {
+                    errors.push(ChainError::WeakSignatureAlgorithm {
+                        subject: subject(&current.x509),
+                        algorithm,
+                    });
+                }
                 trusted = is_anchor;
                 path.push(issuer.clone());
             }
@@ -424,13 +585,13 @@ pub fn build_chain_for_usage(
                 break;
             }
             (None, None) => {
-                if is_self_issued(current) {
+                if is_self_issued(&current.x509) {
                     errors.push(ChainError::UntrustedRoot {
-                        subject: subject(current),
+                        subject: subject(&current.x509),
                     });
                 } else {
                     errors.push(ChainError::IssuerNotFound {
-                        subject: subject(current),
+                        subject: subject(&current.x509),
                         issuer: issuer_name.to_string(),
                     });
                 }
@@ -443,6 +604,7 @@ pub fn build_chain_for_usage(
     let last = path.len().saturating_sub(1);
     let mut intermediates_below = 0usize;
     for (i, cert) in path.iter().enumerate() {
+        let cert = &cert.x509;
         check_validity(cert, at, &mut errors);
         if i == 0 {
             check_leaf(cert, usage, &mut errors);
@@ -459,10 +621,9 @@ pub fn build_chain_for_usage(
             }
         }
     }
-
-    if errors.is_empty() {
-        Ok(path)
-    } else {
-        Err(ChainErrors { errors, path })
+    Path {
+        path,
+        trusted,
+        findings: errors,
     }
 }

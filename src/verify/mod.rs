@@ -1,55 +1,71 @@
 //! Verification: recompute the file digest, check each signature (primary, nested, and every
-//! certificate-table entry) against it, check the signed attributes, the signature value and
-//! the certificate chain to the trust anchors, and say what was found in a [`Report`].
+//! certificate-table entry) against it, check the signed attributes, the signature value, the
+//! timestamps, the certificate chain to the trust anchors and (optionally) revocation, and say
+//! what was found in a [`Report`] whose verdict follows a [`Policy`].
+//!
+//! ```no_run
+//! use authsign::verify::{Policy, Verifier};
+//! # fn main() -> authsign::Result<()> {
+//! let anchors = authsign::certificates_from_pem(&std::fs::read("roots.pem")?)?;
+//! let verifier = Verifier::new(Policy::windows().trusting(anchors));
+//! for file in verifier.verify_paths(&["a.exe", "b.msi"]) {
+//!     println!("{}: {}", file.path.display(), if file.is_valid() { "valid" } else { "INVALID" });
+//! }
+//! # Ok(()) }
+//! ```
 
 pub mod chain;
-pub mod crypto;
+mod policy;
+mod problem;
 mod report;
+mod revocation;
+pub mod timestamp;
 
-pub use report::{Problem, Report, SignatureKind, SignatureReport};
+pub use crate::time::format_rfc3339 as rfc3339;
+pub use policy::{Policy, RevocationMode, RuleMode, SignatureSelection};
+pub use problem::{Problem, WeakUse};
+pub use report::{FileReport, Report, SignatureKind, SignatureReport};
+pub use revocation::{MAX_CRL_SIZE, MAX_FETCHES, MAX_OCSP_SIZE};
+pub use timestamp::{TimestampProblem, TimestampReport};
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::SystemTime;
 
-use der::{Decode, Encode};
 use x509_cert::Certificate;
 
+use crate::certs::{has_extended_key_usage, Cert};
 use crate::cms::{oids, SignedData};
+use crate::crypto::signer_info::{self, SignerInfoProblem};
+use crate::crypto::DigestInfoRule;
 use crate::digest::DigestAlgorithm;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::input::{FileInput, Input};
 use crate::subject::Subject;
+use chain::{CODE_SIGNING_EKU, LIFETIME_SIGNING_EKU};
+use revocation::RevocationChecker;
 
 /// Most nested signatures followed from one primary signature.
 pub const MAX_NESTED: usize = 16;
 
-/// What a signature must satisfy to be valid.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct Policy {
-    /// Trust anchors: a chain must end at (or be issued by) one of these.
-    pub trusted: Vec<Certificate>,
-    /// The time at which certificates must be valid when a signature has no valid timestamp;
-    /// now when `None`.
-    pub time: Option<SystemTime>,
-    /// Extra trust anchors for timestamp authorities (the `trusted` anchors count too).
-    pub tsa_trusted: Vec<Certificate>,
+/// Verifies the Authenticode signatures of files under a [`Policy`]. One verifier serves a
+/// whole batch (and several threads): revocation data it fetches is cached for its lifetime.
+#[derive(Debug)]
+pub struct Verifier {
+    policy: Policy,
+    revocation: RevocationChecker,
 }
 
-impl Policy {
-    /// A policy trusting `anchors`, checked at the current time.
-    pub fn with_trusted(anchors: Vec<Certificate>) -> Self {
-        Self {
-            trusted: anchors,
-            time: None,
-            tsa_trusted: Vec::new(),
-        }
+impl Default for Verifier {
+    fn default() -> Self {
+        Self::new(Policy::default())
     }
 }
 
-/// Verifies the Authenticode signatures of subjects under a [`Policy`].
-#[derive(Debug, Clone, Default)]
-pub struct Verifier {
-    policy: Policy,
+impl Clone for Verifier {
+    fn clone(&self) -> Self {
+        Self::new(self.policy.clone())
+    }
 }
 
 struct Parsed {
@@ -60,11 +76,18 @@ struct Parsed {
 impl Verifier {
     /// A verifier for `policy`.
     pub fn new(policy: Policy) -> Self {
-        Self { policy }
+        let revocation = RevocationChecker::new(&policy);
+        Self { policy, revocation }
     }
 
-    /// Verify every signature of `subject`. Errors are returned only when the file itself
-    /// cannot be read or parsed; problems with signatures are reported in the [`Report`].
+    /// The policy.
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+
+    /// Verify every signature of `subject`. Errors are returned only when the file cannot be
+    /// read or parsed; problems with signatures are reported in the [`Report`] (see
+    /// [`Verifier::verify_input`], which reports those too).
     pub fn verify(&self, subject: &dyn Subject) -> Result<Report> {
         let mut parsed = Vec::new();
         for (entry, der) in subject.signatures()?.into_iter().enumerate() {
@@ -92,20 +115,134 @@ impl Verifier {
                 .cloned()
                 .unwrap_or_default()
         };
-        let signatures = parsed
+        let signatures: Vec<SignatureReport> = parsed
             .into_iter()
             .enumerate()
             .map(|(index, p)| self.check(subject, index, p, &digest_of))
             .collect();
-        let file_problems = subject
+        let mut report = Report {
+            format: Some(subject.format()),
+            signatures,
+            errors: Vec::new(),
+            warnings: Vec::new(),
+            revocation: self.policy.revocation,
+            valid: false,
+        };
+        let mut findings: Vec<Problem> = subject
             .storage_problems()?
             .into_iter()
             .map(Problem::Storage)
             .collect();
-        Ok(Report {
-            signatures,
-            file_problems,
-        })
+        if report.signatures.is_empty() {
+            findings.push(Problem::NotSigned);
+        }
+        self.weigh(findings, &mut report.errors, &mut report.warnings);
+        let deciding = match self.policy.signatures {
+            SignatureSelection::Primary => 1,
+            SignatureSelection::All => report.signatures.len(),
+        };
+        let mut valid = report.errors.is_empty() && !report.signatures.is_empty();
+        for s in &report.signatures {
+            if s.index < deciding {
+                valid &= s.is_valid();
+            } else if !s.is_valid() {
+                report
+                    .warnings
+                    .push(Problem::SecondarySignatureInvalid { index: s.index });
+            }
+        }
+        report.valid = valid;
+        Ok(report)
+    }
+
+    /// Verify `input`, whatever it holds: a file that is not signed, of an unknown format or
+    /// malformed gives an invalid report with the reason (`not-signed`,
+    /// `unsupported-format`, `malformed`, `unreadable`) instead of an error.
+    pub fn verify_input(&self, input: &dyn Input) -> Report {
+        let subject = match crate::subject::open(input) {
+            Ok(s) => s,
+            Err(e) => return self.failed(None, e),
+        };
+        match self.verify(subject.as_ref()) {
+            Ok(report) => report,
+            Err(e) => self.failed(Some(subject.format()), e),
+        }
+    }
+
+    /// Verify the file at `path` (see [`Verifier::verify_input`]); an error only when the
+    /// file cannot be opened. The error names the path.
+    pub fn verify_path(&self, path: impl AsRef<Path>) -> Result<Report> {
+        let path = path.as_ref();
+        let input = FileInput::open(path).map_err(|e| match e {
+            Error::Io(io) => Error::Io(std::io::Error::new(
+                io.kind(),
+                format!("{}: {io}", path.display()),
+            )),
+            other => other,
+        })?;
+        Ok(self.verify_input(&input))
+    }
+
+    /// Verify many files, in parallel (one thread per core), each independently: one
+    /// [`FileReport`] per path, in the order given.
+    pub fn verify_paths<P: AsRef<Path> + Sync>(&self, paths: &[P]) -> Vec<FileReport> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::Mutex;
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<Option<FileReport>>> =
+            Mutex::new((0..paths.len()).map(|_| None).collect());
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(paths.len())
+            .max(1);
+        std::thread::scope(|scope| {
+            for _ in 0..workers {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(path) = paths.get(i) else { break };
+                    let report = FileReport {
+                        path: path.as_ref().to_path_buf(),
+                        result: self.verify_path(path),
+                    };
+                    let mut slots = results.lock().unwrap_or_else(|p| p.into_inner());
+                    if let Some(slot) = slots.get_mut(i) {
+                        *slot = Some(report);
+                    }
+                });
+            }
+        });
+        results
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// The invalid report for a file whose verification stopped at `e`.
+    fn failed(&self, format: Option<crate::error::Format>, e: Error) -> Report {
+        let problem = match e {
+            Error::Unsupported(s) if format.is_none() => Problem::UnsupportedFormat(s),
+            Error::Io(io) => Problem::Unreadable(io.to_string()),
+            other => Problem::Malformed(other.to_string()),
+        };
+        Report::failed(format, problem, self.policy.revocation)
+    }
+
+    /// Sort `findings` into `errors` and `warnings` by the policy.
+    fn weigh(
+        &self,
+        findings: Vec<Problem>,
+        errors: &mut Vec<Problem>,
+        warnings: &mut Vec<Problem>,
+    ) {
+        for f in findings {
+            match f.mode(&self.policy) {
+                RuleMode::Error => errors.push(f),
+                RuleMode::Warn => warnings.push(f),
+                RuleMode::Off => {}
+            }
+        }
     }
 
     fn check(
@@ -116,85 +253,99 @@ impl Verifier {
         digest_of: &dyn Fn(DigestAlgorithm) -> Vec<u8>,
     ) -> SignatureReport {
         let mut r = SignatureReport::new(index, p.kind);
-        let sd = match p.data {
-            Ok(sd) => sd,
-            Err(e) => {
-                r.problems.push(Problem::Malformed(e));
-                return r;
-            }
-        };
+        let mut findings = Vec::new();
+        match p.data {
+            Ok(sd) => self.check_signed_data(subject, &sd, &mut r, &mut findings, digest_of),
+            Err(e) => findings.push(Problem::MalformedSignature(e)),
+        }
+        let (mut errors, mut warnings) = (Vec::new(), Vec::new());
+        self.weigh(findings, &mut errors, &mut warnings);
+        // Timestamp problems were weighed with their timestamp.
+        for t in &r.timestamps {
+            errors.extend(t.errors.iter().cloned().map(Problem::Timestamp));
+            warnings.extend(t.warnings.iter().cloned().map(Problem::Timestamp));
+        }
+        r.errors = errors;
+        r.warnings = warnings;
+        r
+    }
+
+    fn check_signed_data(
+        &self,
+        subject: &dyn Subject,
+        sd: &SignedData,
+        r: &mut SignatureReport,
+        findings: &mut Vec<Problem>,
+        digest_of: &dyn Fn(DigestAlgorithm) -> Vec<u8>,
+    ) {
         let alg = sd.indirect_data.digest_algorithm;
         r.digest_algorithm = Some(alg);
         r.signed_digest = sd.indirect_data.digest.clone();
         r.computed_digest = digest_of(alg);
+        if alg.is_weak() {
+            findings.push(Problem::WeakAlgorithm {
+                algorithm: alg,
+                used_for: WeakUse::FileDigest,
+            });
+        }
         if r.signed_digest != r.computed_digest {
-            r.problems.push(Problem::DigestMismatch {
-                signed: hex::encode(&r.signed_digest),
-                computed: hex::encode(&r.computed_digest),
+            findings.push(Problem::DigestMismatch {
+                signed: r.signed_digest.clone(),
+                computed: r.computed_digest.clone(),
             });
         }
         match subject.check_indirect_data(&sd.indirect_data) {
             Ok(check) => {
                 if let Some(offset) = check.page_hashes.as_ref().and_then(|p| p.first_mismatch) {
-                    r.problems.push(Problem::PageHashMismatch { offset });
+                    findings.push(Problem::PageHashMismatch { offset });
                 }
                 r.page_hashes = check.page_hashes;
             }
-            Err(e) => r.problems.push(Problem::Malformed(e.to_string())),
+            Err(e) => findings.push(Problem::MalformedSignature(e.to_string())),
         }
         let [si] = sd.signer_infos.as_slice() else {
-            r.problems.push(Problem::Malformed(format!(
+            findings.push(Problem::MalformedSignature(format!(
                 "{} SignerInfos (Authenticode requires exactly one)",
                 sd.signer_infos.len()
             )));
-            return r;
+            return;
         };
-        // Signed attributes: contentType and messageDigest.
-        let Some(signed_attributes) = &si.signed_attributes_der else {
-            r.problems.push(Problem::MissingSignedAttributes);
-            return r;
-        };
-        if si.content_type() != Some(oids::SPC_INDIRECT_DATA) {
-            r.problems.push(Problem::ContentTypeMismatch);
+        if si.signed_attributes_der.is_some() && si.content_type().is_none() {
+            findings.push(Problem::ContentTypeMismatch);
         }
-        let si_alg = match si.digest_algorithm() {
-            Ok(a) => a,
-            Err(e) => {
-                r.problems.push(Problem::Unsupported(e.to_string()));
-                return r;
+        let pool = crate::certs::decode_all(&sd.certificates);
+        let x509: Vec<Certificate> = pool.iter().map(|c| c.x509.clone()).collect();
+        let check = signer_info::check(
+            si,
+            &sd.indirect_data_content,
+            &[oids::SPC_INDIRECT_DATA],
+            &x509,
+            DigestInfoRule::Required,
+        );
+        if let Some(a) = check.digest_algorithm.filter(|a| a.is_weak()) {
+            findings.push(Problem::WeakAlgorithm {
+                algorithm: a,
+                used_for: WeakUse::Signature,
+            });
+        }
+        findings.extend(check.problems.into_iter().map(|p| match p {
+            SignerInfoProblem::SignerNotFound => Problem::SignerNotFound,
+            SignerInfoProblem::UnsupportedDigest(oid) => {
+                Problem::UnsupportedAlgorithm(format!("digest algorithm {oid}"))
             }
+            SignerInfoProblem::MissingSignedAttributes => Problem::MissingSignedAttributes,
+            SignerInfoProblem::MessageDigestMismatch => Problem::MessageDigestMismatch,
+            SignerInfoProblem::ContentTypeMismatch { .. } => Problem::ContentTypeMismatch,
+            SignerInfoProblem::BadSignature(e) if e.code() == "unsupported-algorithm" => {
+                Problem::UnsupportedAlgorithm(e.to_string())
+            }
+            SignerInfoProblem::BadSignature(e) => Problem::BadSignature(e),
+        }));
+        r.signing_time = timestamp::signing_time(si);
+        let Some(signer) = check.signer else {
+            return;
         };
-        if si.message_digest() != Some(si_alg.digest(&sd.indirect_data_content)) {
-            r.problems.push(Problem::MessageDigestMismatch);
-        }
-        r.signing_time = si
-            .signed_attribute(&oids::SIGNING_TIME)
-            .and_then(|a| a.values.first())
-            .and_then(|v| crate::cms::tlv::parse_one(v, "signingTime").ok())
-            .and_then(|t| crate::timestamp::parse_time(&t))
-            .map(crate::timestamp::verify::rfc3339);
-
-        // The signer certificate and the signature over the signed attributes.
-        let pool: Vec<Certificate> = sd
-            .certificates
-            .iter()
-            .filter_map(|c| Certificate::from_der(c).ok())
-            .collect();
-        let signer = pool.iter().find(|c| {
-            c.tbs_certificate().serial_number().as_bytes() == si.serial.as_slice()
-                && c.tbs_certificate().issuer().to_der().ok().as_deref()
-                    == Some(si.issuer.as_slice())
-        });
-        let Some(signer) = signer else {
-            r.problems.push(Problem::SignerNotFound);
-            return r;
-        };
-        r.signer_subject = Some(signer.tbs_certificate().subject().to_string());
-        r.signer_issuer = Some(signer.tbs_certificate().issuer().to_string());
-        r.signer_serial = Some(hex::encode(&si.serial));
-        if let Err(e) = crypto::verify_signer_info(si, signed_attributes, si_alg, signer) {
-            r.problems.push(Problem::BadSignature(e));
-        }
+        r.signer = Some(signer.clone());
 
         // Timestamps: each checked on its own; a valid one fixes the time at which the
         // certificates must be valid, except for a leaf with the lifetime-signing EKU, whose
@@ -206,54 +357,56 @@ impl Verifier {
             .chain(&self.policy.trusted)
             .cloned()
             .collect();
-        let timestamps =
-            crate::timestamp::verify::verify_timestamps(si, &sd.certificates, &tsa_anchors);
-        for t in &timestamps {
-            r.problems
-                .extend(t.problems.iter().map(|p| Problem::Timestamp(p.to_string())));
-        }
-        let now = self.policy.time.unwrap_or_else(SystemTime::now);
-        let at = match timestamp_time(&timestamps) {
-            Some(t) if !chain::has_extended_key_usage(signer, &chain::LIFETIME_SIGNING_EKU) => t,
-            _ => now,
+        let ctx = timestamp::Context {
+            policy: &self.policy,
+            tsa_anchors: &tsa_anchors,
+            revocation: &self.revocation,
         };
-        r.timestamps = timestamps;
+        r.timestamps = timestamp::check_timestamps(si, &pool, &ctx);
+        let lifetime = has_extended_key_usage(&signer, &LIFETIME_SIGNING_EKU);
+        let at = match timestamp_time(&r.timestamps) {
+            Some(t) if !lifetime => t,
+            _ => self.policy.now(),
+        };
 
-        // The chain to a trust anchor.
-        match chain::build_chain(signer, &pool, &self.policy.trusted, at) {
-            Ok(path) => {
-                r.chain = path
-                    .iter()
-                    .map(|c| c.tbs_certificate().subject().to_string())
-                    .collect()
-            }
-            Err(failed) => r
-                .problems
-                .extend(failed.errors.iter().map(|e| Problem::Chain(e.to_string()))),
+        // The chain to a trust anchor, then revocation.
+        let leaf = pool
+            .iter()
+            .find(|c| c.x509 == signer)
+            .cloned()
+            .unwrap_or_else(|| Cert::from_certificate(&signer));
+        let built = chain::build_path(&leaf, &pool, &self.policy.trusted, at, CODE_SIGNING_EKU);
+        let valid_timestamp = timestamp::valid_time(&r.timestamps).filter(|_| !lifetime);
+        let revocation = self.revocation.check_path(
+            &built.path,
+            built.trusted,
+            valid_timestamp,
+            SystemTime::now(),
+        );
+        if built.trusted {
+            r.chain = built
+                .path
+                .iter()
+                .map(|c| c.x509.tbs_certificate().subject().to_string())
+                .collect();
         }
-        r
+        findings.extend(
+            built
+                .findings
+                .into_iter()
+                .chain(revocation)
+                .map(Problem::Chain),
+        );
     }
 }
 
 /// The time certificates are checked at: that of the earliest timestamp that is sound apart
 /// from trust in its TSA (an untrusted TSA is reported as a problem on its own, so the verdict
 /// is invalid anyway; checking validity at its time keeps the report to the real problems).
-fn timestamp_time(timestamps: &[crate::timestamp::verify::TimestampReport]) -> Option<SystemTime> {
-    use crate::timestamp::verify::TimestampProblem;
-    use chain::ChainError;
+fn timestamp_time(timestamps: &[TimestampReport]) -> Option<SystemTime> {
     timestamps
         .iter()
-        .filter(|t| {
-            t.imprint_ok
-                && t.problems.iter().all(|p| {
-                    matches!(
-                        p,
-                        TimestampProblem::Chain(
-                            ChainError::UntrustedRoot { .. } | ChainError::IssuerNotFound { .. }
-                        )
-                    )
-                })
-        })
+        .filter(|t| t.imprint_ok && t.only_trust_errors())
         .filter_map(|t| t.time)
         .min()
 }

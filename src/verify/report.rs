@@ -1,8 +1,19 @@
-//! What verification found: one [`SignatureReport`] per signature and an overall verdict.
+//! What verification found: a [`Report`] per file, a [`SignatureReport`] per signature, and
+//! the overall verdict. With the `serde` feature every report serialises to the JSON shape
+//! documented in the manual ("Verification report"), which the `verify` example prints.
 
-use std::fmt;
+use std::path::PathBuf;
+use std::time::SystemTime;
 
+use der::Encode;
+use x509_cert::Certificate;
+
+use super::policy::RevocationMode;
+use super::problem::Problem;
+use super::timestamp::TimestampReport;
 use crate::digest::DigestAlgorithm;
+use crate::error::{Error, Format};
+use crate::subject::PageHashCheck;
 
 /// Where a signature was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,132 +33,34 @@ pub enum SignatureKind {
     },
 }
 
-/// One reason a signature is not valid.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Problem {
-    /// The signature could not be parsed.
-    Malformed(String),
-    /// The signature uses something this crate does not support.
-    Unsupported(String),
-    /// The file digest does not match the signed one.
-    DigestMismatch {
-        /// Hex digest in the signature.
-        signed: String,
-        /// Hex digest of the file.
-        computed: String,
-    },
-    /// The SignerInfo has no signed attributes.
-    MissingSignedAttributes,
-    /// The contentType attribute is missing or is not SpcIndirectDataContent.
-    ContentTypeMismatch,
-    /// The messageDigest attribute is missing or does not match SpcIndirectDataContent.
-    MessageDigestMismatch,
-    /// The signer's certificate is not among the embedded certificates.
-    SignerNotFound,
-    /// The signature over the signed attributes does not verify.
-    BadSignature(String),
-    /// The certificate chain does not lead to a trusted anchor or breaks a rule.
-    Chain(String),
-    /// A page hash does not match the page at this file offset.
-    PageHashMismatch {
-        /// File offset of the first page that differs.
-        offset: u64,
-    },
-    /// The signature is stored in a way Windows rejects (data after it, hidden bytes).
-    Storage(String),
-    /// A timestamp is present but not valid.
-    Timestamp(String),
-}
-
-impl Problem {
-    /// A stable machine-readable reason code.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Problem::Malformed(_) => "malformed",
-            Problem::Unsupported(_) => "unsupported",
-            Problem::DigestMismatch { .. } => "digest-mismatch",
-            Problem::MissingSignedAttributes => "missing-signed-attributes",
-            Problem::ContentTypeMismatch => "content-type-mismatch",
-            Problem::MessageDigestMismatch => "message-digest-mismatch",
-            Problem::SignerNotFound => "signer-not-found",
-            Problem::BadSignature(_) => "bad-signature",
-            Problem::Chain(_) => "chain",
-            Problem::PageHashMismatch { .. } => "page-hash-mismatch",
-            Problem::Storage(_) => "storage",
-            Problem::Timestamp(_) => "timestamp",
-        }
-    }
-}
-
-impl fmt::Display for Problem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Problem::Malformed(s) => write!(f, "malformed signature: {s}"),
-            Problem::Unsupported(s) => write!(f, "unsupported: {s}"),
-            Problem::DigestMismatch { signed, computed } => {
-                write!(
-                    f,
-                    "file digest mismatch: signed {signed}, computed {computed}"
-                )
-            }
-            Problem::MissingSignedAttributes => f.write_str("no signed attributes"),
-            Problem::ContentTypeMismatch => {
-                f.write_str("contentType attribute is not SpcIndirectDataContent")
-            }
-            Problem::MessageDigestMismatch => {
-                f.write_str("messageDigest attribute does not match SpcIndirectDataContent")
-            }
-            Problem::SignerNotFound => f.write_str("signer certificate not found in the signature"),
-            Problem::BadSignature(s) => write!(f, "signature does not verify: {s}"),
-            Problem::Chain(s) => write!(f, "certificate chain: {s}"),
-            Problem::PageHashMismatch { offset } => {
-                write!(
-                    f,
-                    "page hash mismatch for the page at file offset {offset:#x}"
-                )
-            }
-            Problem::Storage(s) => write!(f, "{s}"),
-            Problem::Timestamp(s) => write!(f, "timestamp: {s}"),
-        }
-    }
-}
-
 /// What was found for one signature.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct SignatureReport {
     /// Position in [`Report::signatures`] (0 = the primary signature).
     pub index: usize,
     /// Where the signature was found.
-    #[cfg_attr(feature = "serde", serde(flatten))]
     pub kind: SignatureKind,
     /// The file digest algorithm of the signature.
     pub digest_algorithm: Option<DigestAlgorithm>,
     /// The file digest in the signature.
-    #[cfg_attr(feature = "serde", serde(serialize_with = "hex_string"))]
     pub signed_digest: Vec<u8>,
     /// The file digest computed over the file.
-    #[cfg_attr(feature = "serde", serde(serialize_with = "hex_string"))]
     pub computed_digest: Vec<u8>,
-    /// The signingTime attribute (RFC 3339, UTC), if any.
-    pub signing_time: Option<String>,
-    /// Subject of the signer certificate.
-    pub signer_subject: Option<String>,
-    /// Issuer of the signer certificate.
-    pub signer_issuer: Option<String>,
-    /// Serial number of the signer certificate, hex.
-    pub signer_serial: Option<String>,
+    /// The signingTime signed attribute, if any (the signer's claim, not a timestamp).
+    pub signing_time: Option<SystemTime>,
+    /// The signer certificate, when found among the embedded certificates.
+    pub signer: Option<Certificate>,
     /// Subjects of the verified chain, leaf first, ending at the anchor.
     pub chain: Vec<String>,
     /// Page hashes: `None` when the signature has none.
-    pub page_hashes: Option<crate::subject::PageHashCheck>,
+    pub page_hashes: Option<PageHashCheck>,
     /// Every timestamp of the signature (RFC 3161 tokens and legacy counter-signatures).
-    pub timestamps: Vec<crate::timestamp::verify::TimestampReport>,
-    /// Everything wrong with the signature; empty when it is valid.
-    #[cfg_attr(feature = "serde", serde(rename = "errors"))]
-    pub problems: Vec<Problem>,
+    pub timestamps: Vec<TimestampReport>,
+    /// Problems that make the signature invalid under the policy.
+    pub errors: Vec<Problem>,
+    /// Problems the policy reports without failing the signature.
+    pub warnings: Vec<Problem>,
 }
 
 impl SignatureReport {
@@ -159,13 +72,12 @@ impl SignatureReport {
             signed_digest: Vec::new(),
             computed_digest: Vec::new(),
             signing_time: None,
-            signer_subject: None,
-            signer_issuer: None,
-            signer_serial: None,
+            signer: None,
             chain: Vec::new(),
             page_hashes: None,
             timestamps: Vec::new(),
-            problems: Vec::new(),
+            errors: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -174,46 +86,253 @@ impl SignatureReport {
         self.digest_algorithm.is_some() && self.signed_digest == self.computed_digest
     }
 
-    /// Whether no problem was found.
+    /// Whether the signature is valid under the policy (no errors).
     pub fn is_valid(&self) -> bool {
-        self.problems.is_empty()
+        self.errors.is_empty()
+    }
+
+    /// Subject of the signer certificate, as RFC 4514 text.
+    pub fn signer_subject(&self) -> Option<String> {
+        self.signer
+            .as_ref()
+            .map(|c| c.tbs_certificate().subject().to_string())
+    }
+
+    /// Issuer of the signer certificate, as RFC 4514 text.
+    pub fn signer_issuer(&self) -> Option<String> {
+        self.signer
+            .as_ref()
+            .map(|c| c.tbs_certificate().issuer().to_string())
+    }
+
+    /// Serial number of the signer certificate, in hex.
+    pub fn signer_serial(&self) -> Option<String> {
+        self.signer
+            .as_ref()
+            .map(|c| hex::encode(c.tbs_certificate().serial_number().as_bytes()))
+    }
+
+    /// The thumbprint of the signer certificate with `alg` (SHA-1 is what Windows shows as
+    /// "Thumbprint"; SHA-256 what pinning usually uses).
+    pub fn signer_thumbprint(&self, alg: DigestAlgorithm) -> Option<Vec<u8>> {
+        let der = self.signer.as_ref()?.to_der().ok()?;
+        Some(alg.digest(&der))
+    }
+
+    /// The time a valid timestamp of this signature vouches for (the earliest, if several).
+    pub fn timestamp_time(&self) -> Option<SystemTime> {
+        super::timestamp::valid_time(&self.timestamps)
     }
 }
 
 /// The verdict on a file: every signature found and what is wrong with each.
 #[derive(Debug, Clone, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct Report {
+    /// The file's format, when it was recognised.
+    pub format: Option<Format>,
     /// Every signature, primary ones and nested ones, in the order found.
     pub signatures: Vec<SignatureReport>,
-    /// Problems with the file as a whole (how the signatures are stored in it).
-    pub file_problems: Vec<Problem>,
+    /// Problems with the file as a whole (not signed, not parseable, how signatures are
+    /// stored) that make it invalid.
+    pub errors: Vec<Problem>,
+    /// Problems reported without failing the file (including signatures that do not decide
+    /// the verdict but are invalid).
+    pub warnings: Vec<Problem>,
+    /// How revocation was checked.
+    pub revocation: RevocationMode,
+    pub(crate) valid: bool,
 }
 
 impl Report {
-    /// Valid when the file has at least one signature, every signature is valid and the file
-    /// has no storage problem. Revocation is not checked (no network is used).
+    /// A report for a file that could not be verified at all (not signed, unsupported,
+    /// malformed): invalid, with `problem` as its reason.
+    pub(crate) fn failed(
+        format: Option<Format>,
+        problem: Problem,
+        revocation: RevocationMode,
+    ) -> Self {
+        Self {
+            format,
+            signatures: Vec::new(),
+            errors: vec![problem],
+            warnings: Vec::new(),
+            revocation,
+            valid: false,
+        }
+    }
+
+    /// The verdict: valid when the file is signed, has no file-level error, and the
+    /// signatures the policy selects ([`SignatureSelection`](super::SignatureSelection)) are
+    /// valid.
     pub fn is_valid(&self) -> bool {
-        !self.signatures.is_empty()
-            && self.file_problems.is_empty()
-            && self.signatures.iter().all(SignatureReport::is_valid)
+        self.valid
+    }
+
+    /// The primary signature (the one Windows checks), if any.
+    pub fn primary(&self) -> Option<&SignatureReport> {
+        self.signatures.first()
+    }
+
+    /// Every reason code of the report's errors, file-level first, then per signature and
+    /// timestamp, without repeats.
+    pub fn error_codes(&self) -> Vec<&'static str> {
+        let mut codes: Vec<&'static str> = Vec::new();
+        let all = self
+            .errors
+            .iter()
+            .chain(self.signatures.iter().flat_map(|s| s.errors.iter()));
+        for p in all {
+            if !codes.contains(&p.code()) {
+                codes.push(p.code());
+            }
+        }
+        codes
+    }
+
+    /// The report as JSON (the shape the `verify` example prints for each file, without the
+    /// `file` member).
+    #[cfg(feature = "serde")]
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// The outcome for one file of a batch: its report, or why it could not be opened.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct FileReport {
+    /// The file.
+    pub path: PathBuf,
+    /// Its report; an error only when the file could not be opened or read at all.
+    pub result: Result<Report, Error>,
+}
+
+impl FileReport {
+    /// Whether the file was opened and is valid.
+    pub fn is_valid(&self) -> bool {
+        self.result.as_ref().is_ok_and(Report::is_valid)
+    }
+
+    /// The report as JSON: the [`Report`]'s members with `file` first; a file that could not
+    /// be opened gives `valid: false` and one `cannot-open` error.
+    #[cfg(feature = "serde")]
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
     }
 }
 
 #[cfg(feature = "serde")]
-fn hex_string<S: serde::Serializer>(bytes: &[u8], s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(&hex::encode(bytes))
-}
+mod json {
+    use serde::ser::{SerializeMap, SerializeStruct};
+    use serde::{Serialize, Serializer};
 
-/// Serialized as `{"code": "...", "message": "..."}`.
-#[cfg(feature = "serde")]
-impl serde::Serialize for Problem {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let mut st = s.serialize_struct("Problem", 2)?;
-        st.serialize_field("code", self.code())?;
-        st.serialize_field("message", &self.to_string())?;
-        st.end()
+    use super::*;
+
+    /// A problem as `{"code": ..., "message": ...}`.
+    #[derive(Serialize)]
+    pub(crate) struct Coded {
+        pub(crate) code: &'static str,
+        pub(crate) message: String,
+    }
+
+    #[derive(Serialize)]
+    struct Signer {
+        subject: String,
+        issuer: String,
+        serial: String,
+        sha1: String,
+        sha256: String,
+    }
+
+    impl Serialize for SignatureReport {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut st = s.serialize_map(None)?;
+            st.serialize_entry("index", &self.index)?;
+            match self.kind {
+                SignatureKind::Primary { entry } => {
+                    st.serialize_entry("kind", "primary")?;
+                    st.serialize_entry("entry", &entry)?;
+                }
+                SignatureKind::Nested { parent } => {
+                    st.serialize_entry("kind", "nested")?;
+                    st.serialize_entry("parent", &parent)?;
+                }
+            }
+            st.serialize_entry("valid", &self.is_valid())?;
+            st.serialize_entry("digest_algorithm", &self.digest_algorithm)?;
+            st.serialize_entry("signed_digest", &hex::encode(&self.signed_digest))?;
+            st.serialize_entry("computed_digest", &hex::encode(&self.computed_digest))?;
+            st.serialize_entry("digest_ok", &self.digest_ok())?;
+            st.serialize_entry(
+                "signing_time",
+                &self.signing_time.map(crate::verify::rfc3339),
+            )?;
+            let signer = self.signer.as_ref().map(|_| Signer {
+                subject: self.signer_subject().unwrap_or_default(),
+                issuer: self.signer_issuer().unwrap_or_default(),
+                serial: self.signer_serial().unwrap_or_default(),
+                sha1: hex::encode(
+                    self.signer_thumbprint(DigestAlgorithm::Sha1)
+                        .unwrap_or_default(),
+                ),
+                sha256: hex::encode(
+                    self.signer_thumbprint(DigestAlgorithm::Sha256)
+                        .unwrap_or_default(),
+                ),
+            });
+            st.serialize_entry("signer", &signer)?;
+            st.serialize_entry("chain", &self.chain)?;
+            st.serialize_entry("page_hashes", &self.page_hashes)?;
+            st.serialize_entry("timestamps", &self.timestamps)?;
+            st.serialize_entry("errors", &self.errors)?;
+            st.serialize_entry("warnings", &self.warnings)?;
+            st.end()
+        }
+    }
+
+    fn report_fields<S: SerializeStruct>(st: &mut S, r: &Report) -> Result<(), S::Error> {
+        st.serialize_field("valid", &r.is_valid())?;
+        st.serialize_field("format", &r.format.map(|f| f.to_string()))?;
+        st.serialize_field("revocation", &r.revocation)?;
+        st.serialize_field("errors", &r.errors)?;
+        st.serialize_field("warnings", &r.warnings)?;
+        st.serialize_field("signatures", &r.signatures)
+    }
+
+    impl Serialize for Report {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut st = s.serialize_struct("Report", 6)?;
+            report_fields(&mut st, self)?;
+            st.end()
+        }
+    }
+
+    impl Serialize for FileReport {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut st = s.serialize_struct("FileReport", 7)?;
+            st.serialize_field("file", &self.path.display().to_string())?;
+            match &self.result {
+                Ok(r) => report_fields(&mut st, r)?,
+                Err(e) => {
+                    st.serialize_field("valid", &false)?;
+                    st.serialize_field("format", &Option::<String>::None)?;
+                    st.serialize_field("revocation", &Option::<String>::None)?;
+                    st.serialize_field(
+                        "errors",
+                        &[Coded {
+                            code: "cannot-open",
+                            message: e.to_string(),
+                        }],
+                    )?;
+                    st.serialize_field("warnings", &Vec::<Coded>::new())?;
+                    st.serialize_field("signatures", &Vec::<SignatureReport>::new())?;
+                }
+            }
+            st.end()
+        }
     }
 }
+
+#[cfg(feature = "serde")]
+pub(crate) use json::Coded;

@@ -1,11 +1,15 @@
-//! Signature verification primitives shared by certificate-chain checks and SignerInfo checks:
-//! RSA PKCS#1 v1.5 (SHA-1/256/384/512) and ECDSA on P-256 / P-384 (DER `Ecdsa-Sig-Value`).
+//! The crate's crypto toolbox, used by signers, the timestamp client and the verifier:
+//! signature algorithm identifiers, and signature verification for RSA PKCS#1 v1.5
+//! (MD5/SHA-1/256/384/512) and ECDSA on P-256 / P-384 (DER `Ecdsa-Sig-Value`); [`signer_info`]
+//! checks a CMS SignerInfo against its content.
 //!
 //! Entry points, from lowest to highest level:
 //! - [`verify_signed_digest`]: a signature over an already computed digest;
 //! - [`verify_signature`]: an X.509 signature, the algorithm OID names both scheme and digest;
 //! - [`verify_signer_signature`]: a CMS SignerInfo signature, where the signature algorithm may be
 //!   plain `rsaEncryption` / `id-ecPublicKey` and the digest comes from the SignerInfo.
+
+pub mod signer_info;
 
 use const_oid::ObjectIdentifier;
 use der::asn1::UintRef;
@@ -18,6 +22,8 @@ use crate::error::{CryptoError, Error, VerifyError};
 
 /// `rsaEncryption` (1.2.840.113549.1.1.1).
 pub const RSA_ENCRYPTION: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+/// `md5WithRSAEncryption` (1.2.840.113549.1.1.4): old certificates and TSA signatures.
+pub const MD5_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.4");
 /// `sha1WithRSAEncryption` (1.2.840.113549.1.1.5).
 pub const SHA1_WITH_RSA: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.5");
 /// `sha256WithRSAEncryption` (1.2.840.113549.1.1.11).
@@ -51,57 +57,35 @@ pub const MIN_RSA_VERIFY_BITS: usize = 1024;
 /// Largest RSA modulus, in bits, accepted when verifying.
 pub const MAX_RSA_VERIFY_BITS: usize = 16384;
 
-/// DER DigestInfo prefixes (RFC 8017 §9.2, note 1): AlgorithmIdentifier with NULL parameters.
-const PREFIX_SHA1: &[u8] = &[
-    0x30, 0x21, 0x30, 0x09, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x05, 0x00, 0x04, 0x14,
-];
-const PREFIX_SHA256: &[u8] = &[
-    0x30, 0x31, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x05,
-    0x00, 0x04, 0x20,
-];
-const PREFIX_SHA384: &[u8] = &[
-    0x30, 0x41, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x05,
-    0x00, 0x04, 0x30,
-];
-const PREFIX_SHA512: &[u8] = &[
-    0x30, 0x51, 0x30, 0x0d, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x05,
-    0x00, 0x04, 0x40,
-];
-/// The same without the NULL parameters, which RFC 8017 says verifiers should also accept.
-const PREFIX_SHA1_NO_NULL: &[u8] = &[
-    0x30, 0x1f, 0x30, 0x07, 0x06, 0x05, 0x2b, 0x0e, 0x03, 0x02, 0x1a, 0x04, 0x14,
-];
-const PREFIX_SHA256_NO_NULL: &[u8] = &[
-    0x30, 0x2f, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01, 0x04,
-    0x20,
-];
-const PREFIX_SHA384_NO_NULL: &[u8] = &[
-    0x30, 0x3f, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02, 0x04,
-    0x30,
-];
-const PREFIX_SHA512_NO_NULL: &[u8] = &[
-    0x30, 0x4f, 0x30, 0x0b, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03, 0x04,
-    0x40,
-];
-
-/// The DER DigestInfo prefix (everything before the digest bytes) for `alg`, as written by
-/// RSA PKCS#1 v1.5 signers (with NULL algorithm parameters).
-pub fn digest_info_prefix(alg: DigestAlgorithm) -> &'static [u8] {
-    match alg {
-        DigestAlgorithm::Sha1 => PREFIX_SHA1,
-        DigestAlgorithm::Sha256 => PREFIX_SHA256,
-        DigestAlgorithm::Sha384 => PREFIX_SHA384,
-        DigestAlgorithm::Sha512 => PREFIX_SHA512,
-    }
+/// The DER DigestInfo prefix (everything before the digest bytes) for `alg`, as RSA PKCS#1
+/// v1.5 signers write it (RFC 8017 §9.2, note 1): the AlgorithmIdentifier with NULL
+/// parameters.
+pub fn digest_info_prefix(alg: DigestAlgorithm) -> Vec<u8> {
+    digest_info_prefix_with(alg, true)
 }
 
-fn digest_info_prefix_no_null(alg: DigestAlgorithm) -> &'static [u8] {
-    match alg {
-        DigestAlgorithm::Sha1 => PREFIX_SHA1_NO_NULL,
-        DigestAlgorithm::Sha256 => PREFIX_SHA256_NO_NULL,
-        DigestAlgorithm::Sha384 => PREFIX_SHA384_NO_NULL,
-        DigestAlgorithm::Sha512 => PREFIX_SHA512_NO_NULL,
-    }
+/// The DigestInfo prefix with NULL parameters (`with_null`) or with the parameters absent,
+/// which RFC 8017 says verifiers should accept too.
+fn digest_info_prefix_with(alg: DigestAlgorithm, with_null: bool) -> Vec<u8> {
+    let oid = alg.oid();
+    let oid = oid.as_bytes();
+    // SEQUENCE { SEQUENCE { OID, NULL? }, OCTET STRING (digest follows) }; every length here
+    // is below 128, so each is one byte.
+    let params: &[u8] = if with_null { &[0x05, 0x00] } else { &[] };
+    let algorithm_len = 2 + oid.len() + params.len();
+    let total = 2 + algorithm_len + 2 + alg.output_size();
+    let mut out = vec![
+        0x30,
+        total as u8,
+        0x30,
+        algorithm_len as u8,
+        0x06,
+        oid.len() as u8,
+    ];
+    out.extend_from_slice(oid);
+    out.extend_from_slice(params);
+    out.extend_from_slice(&[0x04, alg.output_size() as u8]);
+    out
 }
 
 /// Why a signature could not be verified.
@@ -138,6 +122,29 @@ pub enum SignatureError {
     Invalid,
 }
 
+impl SignatureError {
+    /// The stable reason code: `unsupported-algorithm` when the algorithm or key type is not
+    /// supported, else `bad-signature`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SignatureError::UnsupportedAlgorithm(_) | SignatureError::UnsupportedKey(_) => {
+                "unsupported-algorithm"
+            }
+            _ => "bad-signature",
+        }
+    }
+}
+
+/// Whether an RSA PKCS#1 v1.5 signature may hold the bare digest instead of a DigestInfo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestInfoRule {
+    /// The signature must hold a DigestInfo (with or without NULL parameters).
+    Required,
+    /// A bare digest is accepted too: what VeriSign's and Symantec's legacy timestamp
+    /// services signed, and Windows accepts for counter-signatures.
+    BareDigestAccepted,
+}
+
 impl From<SignatureError> for Error {
     fn from(e: SignatureError) -> Self {
         match e {
@@ -169,6 +176,7 @@ pub fn parse_signature_algorithm(
     use DigestAlgorithm::*;
     let r = match *oid {
         RSA_ENCRYPTION => (Scheme::RsaPkcs1v15, None),
+        MD5_WITH_RSA => (Scheme::RsaPkcs1v15, Some(Md5)),
         SHA1_WITH_RSA | SHA1_WITH_RSA_OIW => (Scheme::RsaPkcs1v15, Some(Sha1)),
         SHA256_WITH_RSA => (Scheme::RsaPkcs1v15, Some(Sha256)),
         SHA384_WITH_RSA => (Scheme::RsaPkcs1v15, Some(Sha384)),
@@ -300,6 +308,16 @@ fn verify_with_key(
     digest: &[u8],
     signature: &[u8],
 ) -> Result<(), SignatureError> {
+    verify_with_key_rule(key, digest_alg, digest, signature, DigestInfoRule::Required)
+}
+
+fn verify_with_key_rule(
+    key: &PublicKey,
+    digest_alg: DigestAlgorithm,
+    digest: &[u8],
+    signature: &[u8],
+    rule: DigestInfoRule,
+) -> Result<(), SignatureError> {
     check_digest_len(digest_alg, digest)?;
     match key {
         PublicKey::Rsa(k) => {
@@ -311,10 +329,15 @@ fn verify_with_key(
                     k.size()
                 )));
             }
+            let bare = (rule == DigestInfoRule::BareDigestAccepted).then(Vec::new);
             for prefix in [
-                digest_info_prefix(digest_alg),
-                digest_info_prefix_no_null(digest_alg),
-            ] {
+                Some(digest_info_prefix_with(digest_alg, true)),
+                Some(digest_info_prefix_with(digest_alg, false)),
+                bare,
+            ]
+            .into_iter()
+            .flatten()
+            {
                 let scheme = rsa::Pkcs1v15Sign {
                     hash_len: Some(digest_alg.output_size()),
                     prefix: prefix.into(),
@@ -413,6 +436,25 @@ pub fn verify_signer_digest(
     digest: &[u8],
     signature: &[u8],
 ) -> Result<(), SignatureError> {
+    verify_signer_digest_rule(
+        spki,
+        digest_alg,
+        signature_algorithm,
+        digest,
+        signature,
+        DigestInfoRule::Required,
+    )
+}
+
+/// [`verify_signer_digest`], accepting a bare RSA digest when `rule` says so.
+pub fn verify_signer_digest_rule(
+    spki: &SubjectPublicKeyInfoOwned,
+    digest_alg: DigestAlgorithm,
+    signature_algorithm: &AlgorithmIdentifierOwned,
+    digest: &[u8],
+    signature: &[u8],
+    rule: DigestInfoRule,
+) -> Result<(), SignatureError> {
     let oid = signature_algorithm.oid;
     let (scheme, implied) = parse_signature_algorithm(&oid)?;
     if let Some(implied) = implied {
@@ -429,27 +471,28 @@ pub fn verify_signer_digest(
             key.scheme()
         )));
     }
-    verify_with_key(&key, digest_alg, digest, signature)
+    verify_with_key_rule(&key, digest_alg, digest, signature, rule)
 }
 
-/// Verify a SignerInfo's signature over its DER signed attributes (`signed_attributes`, the
-/// SET that was signed) with `signer`'s public key and the SignerInfo's algorithms.
+/// Verify a SignerInfo's signature over its signed attributes (`signed_attributes`, the SET
+/// that was signed) with `signer`'s public key and the SignerInfo's algorithms.
 pub fn verify_signer_info(
     si: &crate::cms::SignerInfo,
     signed_attributes: &[u8],
     alg: DigestAlgorithm,
     signer: &x509_cert::Certificate,
-) -> Result<(), String> {
-    let sig_alg =
-        AlgorithmIdentifierOwned::from_der(&si.signature_algorithm).map_err(|e| e.to_string())?;
-    verify_signer_digest(
+    rule: DigestInfoRule,
+) -> Result<(), SignatureError> {
+    let sig_alg = AlgorithmIdentifierOwned::from_der(&si.signature_algorithm)
+        .map_err(|e| SignatureError::Malformed(format!("signature algorithm: {e}")))?;
+    verify_signer_digest_rule(
         signer.tbs_certificate().subject_public_key_info(),
         alg,
         &sig_alg,
         &alg.digest(signed_attributes),
         &si.signature,
+        rule,
     )
-    .map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -467,8 +510,11 @@ mod tests {
 
     #[test]
     fn prefixes_are_der_digest_infos() {
-        for alg in DigestAlgorithm::ALL {
-            for prefix in [digest_info_prefix(alg), digest_info_prefix_no_null(alg)] {
+        for alg in DigestAlgorithm::VERIFIABLE {
+            for prefix in [
+                digest_info_prefix_with(alg, true),
+                digest_info_prefix_with(alg, false),
+            ] {
                 let mut di = prefix.to_vec();
                 di.extend(std::iter::repeat_n(0u8, alg.output_size()));
                 let any = der::asn1::Any::from_der(&di).unwrap();
@@ -483,9 +529,9 @@ mod tests {
 
     #[test]
     fn unknown_algorithm_is_named() {
-        let md5 = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.4");
-        let err = parse_signature_algorithm(&md5).unwrap_err();
-        assert!(err.to_string().contains("1.2.840.113549.1.1.4"), "{err}");
+        let md2 = ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.2");
+        let err = parse_signature_algorithm(&md2).unwrap_err();
+        assert!(err.to_string().contains("1.2.840.113549.1.1.2"), "{err}");
         assert!(parse_signature_algorithm(&RSASSA_PSS)
             .unwrap_err()
             .to_string()
