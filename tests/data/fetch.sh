@@ -19,7 +19,9 @@ if [ ! -s "$here/shimx64.efi.signed" ]; then
     tmp="$(mktemp -d)"
     trap 'rm -rf "$tmp"' EXIT
     mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial"
-    echo "deb http://deb.debian.org/debian $suite main" > "$tmp/sources.list"
+    # Packages indices only: a system with apt-file or AppStream enabled would otherwise also
+    # fetch Contents/DEP-11 indices (tens of MB, and they fail while a mirror syncs).
+    echo "deb [target=Packages] http://deb.debian.org/debian $suite main" > "$tmp/sources.list"
     apt_opts=(-o "Dir::Etc::SourceList=$tmp/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
               -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache"
               -o "Acquire::Languages=none" -o "APT::Sandbox::User=root")
