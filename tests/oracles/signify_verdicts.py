@@ -22,7 +22,8 @@ dependencies, see tests/oracles/requirements.txt). Prints one JSON array, one ob
                     digest_match, signer_subject, signer_issuer, signer_serial,
                     signer_not_before/after, program_name, countersignature {kind: "pkcs9"
                     (1.2.840.113549.1.9.6) or "rfc3161" (1.3.6.1.4.1.311.3.3.1), time, digest
-                    algorithm, tsa subject}, valid/result/reason for this signature alone, and
+                    algorithm, tsa subject}, valid/result/reason for this signature alone,
+                    chain (subjects of the chain signify built, signer first) when valid, and
                     valid_ignoring_countersignature (countersignature_mode "ignore", i.e. the
                     chain checked at --time without the timestamp) to help explain failures.
   error           set when the file could not be parsed at all
@@ -69,7 +70,11 @@ def _openssl3_version_workaround():
 
 
 with _openssl3_version_workaround():
-    from signify.authenticode import AuthenticodeFile, AuthenticodeSignature
+    from signify.authenticode import (
+        AuthenticodeFile,
+        AuthenticodeSignature,
+        AuthenticodeVerificationResult,
+    )
     from signify.authenticode.tsp import RFC3161SignedData
     from signify.pkcs7 import CounterSignerInfo
 
@@ -109,6 +114,21 @@ def explain(obj, t: datetime.datetime, **kwargs):
     # signify adds its defaults to verification_context_kwargs in place: a new dict each call.
     result, exc = obj.explain_verify(verification_context_kwargs={"timestamp": t}, **kwargs)
     return result.name == "OK", result.name, reason(exc)
+
+
+def explain_with_chain(obj, t: datetime.datetime):
+    """explain() for one signature, plus the subjects of the first chain signify built
+    (signer first, trust anchor last) when it verifies."""
+    chains: list = []
+
+    def run():
+        chains.extend(obj.verify(verification_context_kwargs={"timestamp": t}))
+
+    result, exc = AuthenticodeVerificationResult.call(run)
+    chain = None
+    if chains:
+        chain = [c.subject.dn for c in reversed(chains[0])]
+    return result.name == "OK", result.name, reason(exc), chain
 
 
 def find_cert(signed_data, signer_info):
@@ -178,7 +198,7 @@ def signature_info(af, sig, index: int, depth: int, t: datetime.datetime) -> dic
         except Exception as e:
             out["signer_error"] = reason(e)
         out["countersignature"] = countersignature_info(sig)
-    out["valid"], out["result"], out["reason"] = explain(sig, t)
+    out["valid"], out["result"], out["reason"], out["chain"] = explain_with_chain(sig, t)
     if out.get("countersignature"):
         out["valid_ignoring_countersignature"], _, out["reason_ignoring_countersignature"] = (
             explain(sig, t, countersignature_mode="ignore")
