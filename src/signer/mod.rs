@@ -38,8 +38,15 @@ pub mod local;
 #[cfg(feature = "local-keys")]
 pub use local::LocalSigner;
 
-/// Refuse a digest whose length is not `alg`'s, before a key or token is asked to sign it.
+/// Refuse a digest whose length is not `alg`'s, or of an algorithm authsign never signs with
+/// (MD5), before a key or token is asked to sign it.
 pub(crate) fn check_digest_length(alg: DigestAlgorithm, digest: &[u8]) -> Result<()> {
+    if !alg.can_sign() {
+        return Err(crate::error::CryptoError::UnsupportedAlgorithm(format!(
+            "{alg} is accepted for verification only"
+        ))
+        .into());
+    }
     if digest.len() != alg.output_size() {
         return Err(crate::error::CryptoError::Sign(format!(
             "{alg} digest must be {} bytes, got {}",
