@@ -67,11 +67,7 @@ fn signify(time: &str, files: &[(String, PathBuf)]) -> BTreeMap<String, Value> {
     );
     let out: Value = serde_json::from_slice(&out.stdout).unwrap();
     let all = out["files"].as_array().unwrap().clone();
-    files
-        .iter()
-        .map(|(rel, _)| rel.clone())
-        .zip(all)
-        .collect()
+    files.iter().map(|(rel, _)| rel.clone()).zip(all).collect()
 }
 
 /// (algorithm, signed digest, computed digest) of every signature, sorted.
@@ -81,7 +77,9 @@ fn our_digests(report: &Report) -> Vec<(String, String, String)> {
         .iter()
         .map(|s| {
             (
-                s.digest_algorithm.map(|a| a.name().to_string()).unwrap_or_default(),
+                s.digest_algorithm
+                    .map(|a| a.name().to_string())
+                    .unwrap_or_default(),
                 hex::encode(&s.signed_digest),
                 hex::encode(&s.computed_digest),
             )
@@ -197,12 +195,18 @@ fn the_corpus_covers_the_shapes_people_ship() {
     let before_2015 = authsign::time::parse_time("2015-01-01T00:00:00Z").unwrap();
     assert!(stamps().any(|t| t.time.is_some_and(|t| t < before_2015)));
     assert!(reports.iter().any(|r| {
-        let algs: Vec<_> = r.signatures.iter().filter_map(|s| s.digest_algorithm).collect();
+        let algs: Vec<_> = r
+            .signatures
+            .iter()
+            .filter_map(|s| s.digest_algorithm)
+            .collect();
         algs.contains(&authsign::DigestAlgorithm::Sha1)
             && algs.contains(&authsign::DigestAlgorithm::Sha256)
     }));
     let at = authsign::time::parse_time(time).unwrap();
-    assert!(sigs().any(|s| s.signer.as_ref().is_some_and(|c| {
-        c.tbs_certificate().validity().not_after.to_system_time() < at
-    }) && !s.timestamps.is_empty()));
+    assert!(sigs().any(|s| s
+        .signer
+        .as_ref()
+        .is_some_and(|c| { c.tbs_certificate().validity().not_after.to_system_time() < at })
+        && !s.timestamps.is_empty()));
 }

@@ -156,7 +156,10 @@ fn counter_signature(
         &tlv::small_uint(1),
         &issuer_and_serial(tsa),
         &tlv::algorithm_null(&alg.oid()),
-        &tlv::tlv(tag::context(0), tlv::parse_one(&signed, "attrs").unwrap().value),
+        &tlv::tlv(
+            tag::context(0),
+            tlv::parse_one(&signed, "attrs").unwrap().value,
+        ),
         &tlv::algorithm_null(&oids::RSA_ENCRYPTION),
         &tlv::octet_string(&signature),
     ])
@@ -177,20 +180,37 @@ fn legacy_counter_signatures_in_every_shape_windows_accepts() {
     }
     let dir = TempDir::new();
     let pkcs7 = signed_pkcs7();
-    let sig = SignedData::parse(&pkcs7).unwrap().signer_infos[0].signature.clone();
+    let sig = SignedData::parse(&pkcs7).unwrap().signer_infos[0]
+        .signature
+        .clone();
     let expected = authsign::time::parse_time("2024-03-15T12:00:00Z").unwrap();
-    for alg in [DigestAlgorithm::Md5, DigestAlgorithm::Sha1, DigestAlgorithm::Sha256] {
+    for alg in [
+        DigestAlgorithm::Md5,
+        DigestAlgorithm::Sha1,
+        DigestAlgorithm::Sha256,
+    ] {
         for with_digest_info in [true, false] {
             for content_type in [None, Some(oids::DATA), Some(ID_CT_TST_INFO)] {
                 for time in [Time::Utc, Time::Generalized] {
-                    let case = format!("{alg} digest_info={with_digest_info} {content_type:?} {time:?}");
-                    let cs = counter_signature(dir.path(), &sig, alg, with_digest_info, content_type, time);
+                    let case =
+                        format!("{alg} digest_info={with_digest_info} {content_type:?} {time:?}");
+                    let cs = counter_signature(
+                        dir.path(),
+                        &sig,
+                        alg,
+                        with_digest_info,
+                        content_type,
+                        time,
+                    );
                     let stamped = with_counter_signature(&pkcs7, &cs);
                     let report = verify_with(&windows(), &stamped);
                     assert!(report.is_valid(), "{case}: {}", report.to_json());
                     let ts = &report.signatures[0].timestamps;
                     assert_eq!(ts.len(), 1, "{case}");
-                    assert!(ts[0].is_valid() && ts[0].kind == TimestampKind::Legacy, "{case}");
+                    assert!(
+                        ts[0].is_valid() && ts[0].kind == TimestampKind::Legacy,
+                        "{case}"
+                    );
                     assert_eq!(ts[0].time, Some(expected), "{case}");
                     assert_eq!(ts[0].digest_algorithm, Some(alg), "{case}");
 
@@ -207,7 +227,11 @@ fn legacy_counter_signatures_in_every_shape_windows_accepts() {
                         alg.is_weak(),
                         "{case}: {errors:?}"
                     );
-                    assert_eq!(report.is_valid(), with_digest_info && !alg.is_weak(), "{case}");
+                    assert_eq!(
+                        report.is_valid(),
+                        with_digest_info && !alg.is_weak(),
+                        "{case}"
+                    );
                 }
             }
         }
@@ -221,17 +245,27 @@ fn broken_counter_signatures_are_named() {
     }
     let dir = TempDir::new();
     let pkcs7 = signed_pkcs7();
-    let sig = SignedData::parse(&pkcs7).unwrap().signer_infos[0].signature.clone();
+    let sig = SignedData::parse(&pkcs7).unwrap().signer_infos[0]
+        .signature
+        .clone();
     let sha1 = DigestAlgorithm::Sha1;
     // Another content type than id-data / id-ct-TSTInfo.
     let other = ObjectIdentifier::new_unwrap("1.2.840.113549.1.7.2");
     let cs = counter_signature(dir.path(), &sig, sha1, true, Some(other), Time::Utc);
     let report = verify_with(&windows(), &with_counter_signature(&pkcs7, &cs));
-    assert!(codes(&report).contains(&"timestamp-content-type-mismatch"), "{}", report.to_json());
+    assert!(
+        codes(&report).contains(&"timestamp-content-type-mismatch"),
+        "{}",
+        report.to_json()
+    );
     // Over another signature value.
     let cs = counter_signature(dir.path(), b"something else", sha1, true, None, Time::Utc);
     let report = verify_with(&windows(), &with_counter_signature(&pkcs7, &cs));
-    assert!(codes(&report).contains(&"timestamp-imprint-mismatch"), "{}", report.to_json());
+    assert!(
+        codes(&report).contains(&"timestamp-imprint-mismatch"),
+        "{}",
+        report.to_json()
+    );
     assert!(!report.is_valid());
 }
 
@@ -240,7 +274,11 @@ fn rfc3161_imprint_digests_other_than_the_token_signers() {
     // The in-process TSA signs its tokens with SHA-256 whatever imprint digest is asked for.
     let tsa = tsa::FixedTimeTsa::new("20240315120000Z");
     let pkcs7 = signed_pkcs7();
-    for alg in [DigestAlgorithm::Sha1, DigestAlgorithm::Sha384, DigestAlgorithm::Sha512] {
+    for alg in [
+        DigestAlgorithm::Sha1,
+        DigestAlgorithm::Sha384,
+        DigestAlgorithm::Sha512,
+    ] {
         let stamped = timestamp::apply(&pkcs7, &tsa, TimestampKind::Rfc3161, alg).unwrap();
         let report = verify_with(&windows(), &stamped);
         assert!(report.is_valid(), "{alg}: {}", report.to_json());
@@ -262,7 +300,12 @@ fn version_offsets(pkcs7: &[u8]) -> (usize, usize) {
     let ci = tlv::parse_one(pkcs7, "ContentInfo").unwrap();
     let mut r = ci.children();
     r.next("oid").unwrap();
-    let sd = r.next("[0]").unwrap().children().next("SignedData").unwrap();
+    let sd = r
+        .next("[0]")
+        .unwrap()
+        .children()
+        .next("SignedData")
+        .unwrap();
     let mut sr = sd.children();
     let version = sr.next("version").unwrap().offset;
     let mut last = None;
@@ -283,7 +326,11 @@ fn signed_data_and_signer_info_versions_are_not_a_verdict() {
         set_version(&mut p, sd_at, sd_version);
         set_version(&mut p, si_at, si_version);
         let report = verify_with(&windows(), &p);
-        assert!(report.is_valid(), "v{sd_version}/v{si_version}: {}", report.to_json());
+        assert!(
+            report.is_valid(),
+            "v{sd_version}/v{si_version}: {}",
+            report.to_json()
+        );
     }
 }
 
@@ -299,7 +346,9 @@ fn openssl_cms_version_3_signatures_with_key_identifiers_verify() {
         .indirect_data(DigestAlgorithm::Sha256, &Default::default())
         .unwrap();
     // messageDigest covers the content octets of SpcIndirectDataContent: give OpenSSL those.
-    let content = tlv::parse_one(&indirect, "SpcIndirectDataContent").unwrap().value;
+    let content = tlv::parse_one(&indirect, "SpcIndirectDataContent")
+        .unwrap()
+        .value;
     std::fs::write(dir.path().join("content.bin"), content).unwrap();
     openssl_in(
         dir.path(),
@@ -335,7 +384,13 @@ fn openssl_cms_version_3_signatures_with_key_identifiers_verify() {
         .windows(content.len())
         .position(|w| w == content)
         .expect("eContent");
-    let header = if content.len() < 128 { 2 } else if content.len() < 256 { 3 } else { 4 };
+    let header = if content.len() < 128 {
+        2
+    } else if content.len() < 256 {
+        3
+    } else {
+        4
+    };
     assert_eq!(pkcs7[at - header], tag::OCTET_STRING);
     pkcs7[at - header] = tag::SEQUENCE;
     let sd = SignedData::parse(&pkcs7).unwrap();
@@ -375,7 +430,10 @@ fn resign_with_attributes(pkcs7: &[u8], signed: &[u8], stored: &[u8]) -> Vec<u8>
         &tlv::tlv(tag::context(0), &certs),
         &tlv::constructed(tag::SET, &[&signer_info]),
     ]);
-    tlv::sequence(&[&tlv::oid(&oids::SIGNED_DATA), &tlv::tlv(tag::context(0), &signed_data)])
+    tlv::sequence(&[
+        &tlv::oid(&oids::SIGNED_DATA),
+        &tlv::tlv(tag::context(0), &signed_data),
+    ])
 }
 
 #[test]
@@ -405,7 +463,12 @@ fn signed_attributes_in_any_order_and_with_long_form_lengths_verify_as_stored() 
     // and storing the BER form does not verify.
     let der = tlv::constructed(tag::SET, &[&body]);
     let report = verify_with(&windows(), &resign_with_attributes(&pkcs7, &der, &ber));
-    assert_eq!(codes(&report), vec!["bad-signature"], "{}", report.to_json());
+    assert_eq!(
+        codes(&report),
+        vec!["bad-signature"],
+        "{}",
+        report.to_json()
+    );
 }
 
 #[test]
@@ -436,30 +499,41 @@ fn md5_and_sha1_file_digests_are_weak_but_accepted_under_windows() {
             .iter()
             .map(|c| c.to_der().unwrap())
             .collect();
-        let pkcs7 = authsign::cms::signed_data::build(&authsign::cms::signed_data::SignedDataParts {
-            indirect_data: &indirect,
-            digest_algorithm: alg,
-            signed_attributes: &signed,
-            certificates: &certs,
-            issuer: &Certificate::from_der(&leaf_cert).unwrap().tbs_certificate().issuer().to_der().unwrap(),
-            serial: &Certificate::from_der(&leaf_cert)
-                .unwrap()
-                .tbs_certificate()
-                .serial_number()
-                .to_der()
-                .unwrap(),
-            signature_algorithm: &tlv::algorithm_null(&oids::RSA_ENCRYPTION),
-            signature: &signature,
-            unsigned_attributes: None,
-        })
-        .unwrap();
+        let pkcs7 =
+            authsign::cms::signed_data::build(&authsign::cms::signed_data::SignedDataParts {
+                indirect_data: &indirect,
+                digest_algorithm: alg,
+                signed_attributes: &signed,
+                certificates: &certs,
+                issuer: &Certificate::from_der(&leaf_cert)
+                    .unwrap()
+                    .tbs_certificate()
+                    .issuer()
+                    .to_der()
+                    .unwrap(),
+                serial: &Certificate::from_der(&leaf_cert)
+                    .unwrap()
+                    .tbs_certificate()
+                    .serial_number()
+                    .to_der()
+                    .unwrap(),
+                signature_algorithm: &tlv::algorithm_null(&oids::RSA_ENCRYPTION),
+                signature: &signature,
+                unsigned_attributes: None,
+            })
+            .unwrap();
         let report = verify_with(&windows(), &pkcs7);
         assert!(report.is_valid(), "{alg}: {}", report.to_json());
         assert!(report.signatures[0].digest_ok());
         assert!(warning_codes(&report).contains(&"weak-algorithm"), "{alg}");
         let report = verify_with(&strict(), &pkcs7);
         assert!(!report.is_valid());
-        assert_eq!(codes(&report), vec!["weak-algorithm"], "{alg}: {}", report.to_json());
+        assert_eq!(
+            codes(&report),
+            vec!["weak-algorithm"],
+            "{alg}: {}",
+            report.to_json()
+        );
         // A changed byte is still found with a weak digest.
         let mut signed_file = Vec::new();
         subject.with_signature(&pkcs7, &mut signed_file).unwrap();
