@@ -373,3 +373,99 @@ fn bad_input_exits_2_with_one_line_and_touches_nothing() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// A folder of every kind of file: one report each, in order, with a reason code; exit 1;
+/// no panic. The library's batch API says the same.
+#[test]
+fn verify_json_over_a_folder_of_every_kind_of_file() {
+    let dir = TempDir::new();
+    let good = sign_to(&dir, &fixture("pe/hello64.exe"), "a-good.exe", &[]);
+    let bytes = std::fs::read(&good).unwrap();
+    let mut tampered = bytes.clone();
+    tampered[0x500] ^= 1;
+    let files: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("b-tampered.exe", tampered, "digest-mismatch"),
+        (
+            "c-truncated.exe",
+            bytes[..bytes.len() - 100].to_vec(),
+            "malformed",
+        ),
+        (
+            "d-unsigned.exe",
+            std::fs::read(fixture("pe/hello64.exe")).unwrap(),
+            "not-signed",
+        ),
+        (
+            "e-text.txt",
+            b"just some text\n".to_vec(),
+            "unsupported-format",
+        ),
+        ("f-empty.bin", Vec::new(), "unsupported-format"),
+        (
+            "g-dos.exe",
+            std::fs::read(fixture("third-party/MORE.EXE")).unwrap(),
+            "malformed",
+        ),
+    ];
+    let mut paths = vec![good.clone()];
+    for (name, data, _) in &files {
+        let p = dir.path().join(name);
+        std::fs::write(&p, data).unwrap();
+        paths.push(p);
+    }
+    let o = output(
+        verify_cmd()
+            .arg("--json")
+            .arg("--trusted")
+            .arg(pki("root.pem"))
+            .args(&paths),
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("panicked"));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let entries = v.as_array().unwrap();
+    assert_eq!(entries.len(), paths.len());
+    assert_eq!(entries[0]["valid"], true);
+    for (entry, (name, _, code)) in entries[1..].iter().zip(&files) {
+        assert!(entry["file"].as_str().unwrap().ends_with(name));
+        assert_eq!(entry["valid"], false, "{name}");
+        let all: Vec<&str> = entry["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(
+                entry["signatures"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|s| s["errors"].as_array().unwrap()),
+            )
+            .map(|e| e["code"].as_str().unwrap())
+            .collect();
+        assert!(all.contains(code), "{name}: {all:?}");
+    }
+
+    // The library's batch API: the same verdicts, in the same order.
+    let anchors =
+        authsign::certificates_from_pem(&std::fs::read(pki("root.pem")).unwrap()).unwrap();
+    let verifier =
+        authsign::verify::Verifier::new(authsign::verify::Policy::windows().trusting(anchors));
+    let reports = verifier.verify_paths(&paths);
+    assert_eq!(reports.len(), paths.len());
+    for (r, entry) in reports.iter().zip(entries) {
+        assert_eq!(r.is_valid(), entry["valid"] == true, "{}", r.path.display());
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(&json, entry, "library and CLI JSON are the same");
+    }
+    // A file that cannot be opened: exit 2, and still one complete array.
+    let o = output(
+        verify_cmd()
+            .arg("--json")
+            .arg(&good)
+            .arg(dir.path().join("missing.exe")),
+    );
+    assert_eq!(o.status.code(), Some(2));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 2);
+    assert_eq!(v[1]["errors"][0]["code"], "cannot-open");
+}
