@@ -31,8 +31,11 @@ openssl enc -aes-128-ctr -pass pass:authsign -nosalt -pbkdf2 </dev/zero 2>/dev/n
     | head -c $((SIZE_MIB * 1024 * 1024)) >>"$W/big.exe"
 set -o pipefail
 "$BIN/sign" --cert "$CERT" --key "$KEY" "$W/big.exe" -o "$W/signed.exe" >/dev/null
-mkdir -p "$W/small"
+mkdir -p "$W/small" "$W/verify"
 for i in $(seq 1 200); do cp "$ROOT/tests/fixtures/pe/hello64.exe" "$W/small/f$i.exe"; done
+# 1,000 small signed files for the verification batch (signed once, by one batch call).
+for i in $(seq 1 1000); do cp "$ROOT/tests/fixtures/pe/hello64.exe" "$W/verify/f$i.exe"; done
+"$BIN/sign" --cert "$CERT" --key "$KEY" "$W"/verify/*.exe >/dev/null
 
 # measure NAME SETUP COMMAND: RUNS times after one warm-up, run SETUP (untimed), then COMMAND
 # under GNU time, then the reference `openssl dgst -sha256` on the same file: the ratio is taken
@@ -82,5 +85,8 @@ measure "authsign batch: 200 small PE, one call (RSA-2048)" "$smalls" "'$BIN/sig
 measure "osslsigncode: 200 small PE, a loop (RSA-2048)" "$smalls; rm -f '$W'/small/*.out" "for f in '$W'/small/*.exe; do osslsigncode sign -certs '$CERT' -key '$KEY' -h sha256 -in \"\$f\" -out \"\$f.out\" >/dev/null || exit 1; done"
 measure "authsign batch, P-256 key" "$smalls" "'$BIN/sign' --cert '$PKI/leaf-p256-chain.pem' --key '$PKI/leaf-p256.key' '$W'/small/*.exe"
 measure "osslsigncode loop, P-256 key" "$smalls; rm -f '$W'/small/*.out" "for f in '$W'/small/*.exe; do osslsigncode sign -certs '$PKI/leaf-p256-chain.pem' -key '$PKI/leaf-p256.key' -h sha256 -in \"\$f\" -out \"\$f.out\" >/dev/null || exit 1; done"
+measure "authsign verify: 1000 small signed PE, one call" : "'$BIN/verify' --trusted '$PKI/root.pem' '$W'/verify/*.exe"
+measure "osslsigncode verify: 1000 small signed PE, a loop" : "for f in '$W'/verify/*.exe; do osslsigncode verify -CAfile '$PKI/root.pem' -in \"\$f\" >/dev/null || exit 1; done"
+echo "verify batch speed-up: $(awk -v a="${MEDIAN['osslsigncode verify: 1000 small signed PE, a loop']}" -v b="${MEDIAN['authsign verify: 1000 small signed PE, one call']}" 'BEGIN {printf "%.1fx", a / b}')"
 echo "batch speed-up, RSA-2048: $(awk -v a="${MEDIAN['osslsigncode: 200 small PE, a loop (RSA-2048)']}" -v b="${MEDIAN['authsign batch: 200 small PE, one call (RSA-2048)']}" 'BEGIN {printf "%.1fx", a / b}')"
 echo "batch speed-up, P-256: $(awk -v a="${MEDIAN['osslsigncode loop, P-256 key']}" -v b="${MEDIAN['authsign batch, P-256 key']}" 'BEGIN {printf "%.1fx", a / b}')"

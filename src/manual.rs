@@ -8,5 +8,8 @@ pub mod authenticode {}
 #[doc = include_str!("../docs/parity.md")]
 pub mod parity {}
 
+#[doc = include_str!("../docs/verification.md")]
+pub mod verification {}
+
 #[doc = include_str!("../docs/quirks.md")]
 pub mod quirks {}

@@ -23,7 +23,7 @@ pub mod timestamp;
 
 pub use crate::time::format_rfc3339 as rfc3339;
 pub use policy::{Policy, RevocationMode, RuleMode, SignatureSelection};
-pub use problem::{Problem, WeakUse};
+pub use problem::{Problem, WeakUse, REASON_CODES};
 pub use report::{FileReport, Report, SignatureKind, SignatureReport};
 pub use revocation::{MAX_CRL_SIZE, MAX_FETCHES, MAX_OCSP_SIZE};
 pub use timestamp::{TimestampProblem, TimestampReport};

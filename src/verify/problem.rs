@@ -13,6 +13,42 @@ use crate::crypto::SignatureError;
 use crate::digest::DigestAlgorithm;
 use crate::subject::StorageProblem;
 
+/// Every reason code a [`Problem`] can have (timestamp problems: `timestamp-` followed by the
+/// signature-level code of the same problem), as listed in the manual.
+pub const REASON_CODES: &[&str] = &[
+    "not-signed",
+    "unsupported-format",
+    "malformed",
+    "unreadable",
+    "trailing-data",
+    "certificate-padding",
+    "secondary-signature-invalid",
+    "malformed-signature",
+    "unsupported-algorithm",
+    "weak-algorithm",
+    "digest-mismatch",
+    "page-hash-mismatch",
+    "missing-signed-attributes",
+    "content-type-mismatch",
+    "message-digest-mismatch",
+    "signer-not-found",
+    "bad-signature",
+    "untrusted-root",
+    "issuer-not-found",
+    "bad-certificate-signature",
+    "expired",
+    "not-yet-valid",
+    "not-a-ca",
+    "path-length-exceeded",
+    "missing-eku",
+    "key-usage",
+    "malformed-certificate",
+    "chain-too-deep",
+    "revoked",
+    "revoked-after-timestamp",
+    "revocation-unknown",
+];
+
 /// Where a weak algorithm was used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -194,5 +230,47 @@ impl serde::Serialize for Problem {
         st.serialize_field("code", self.code())?;
         st.serialize_field("message", &self.to_string())?;
         st.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verify::chain::ChainError;
+    use crate::verify::timestamp::TimestampProblem;
+
+    #[test]
+    fn every_code_is_in_the_manual() {
+        let manual = include_str!("../../docs/verification.md");
+        for code in REASON_CODES {
+            assert!(manual.contains(&format!("`{code}`")), "{code}");
+        }
+    }
+
+    #[test]
+    fn codes_are_listed_and_timestamp_codes_are_prefixed() {
+        let chain = ChainError::Expired {
+            subject: String::new(),
+            not_before: der::DateTime::INFINITY,
+            not_after: der::DateTime::INFINITY,
+        };
+        let samples = [
+            Problem::NotSigned,
+            Problem::Malformed(String::new()),
+            Problem::MessageDigestMismatch,
+            Problem::Chain(chain.clone()),
+            Problem::Chain(ChainError::TooDeep { max: 1 }),
+            Problem::WeakAlgorithm {
+                algorithm: crate::DigestAlgorithm::Md5,
+                used_for: WeakUse::FileDigest,
+            },
+        ];
+        for p in &samples {
+            assert!(REASON_CODES.contains(&p.code()), "{}", p.code());
+        }
+        let t = Problem::Timestamp(TimestampProblem::Chain(chain.clone()));
+        assert_eq!(t.code(), format!("timestamp-{}", chain.code()));
+        let t = Problem::Timestamp(TimestampProblem::ImprintMismatch);
+        assert_eq!(t.code(), "timestamp-imprint-mismatch");
     }
 }
