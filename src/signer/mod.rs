@@ -40,6 +40,7 @@ pub use local::LocalSigner;
 
 /// Refuse a digest whose length is not `alg`'s, or of an algorithm authsign never signs with
 /// (MD5), before a key or token is asked to sign it.
+#[cfg(any(feature = "local-keys", feature = "pkcs11"))]
 pub(crate) fn check_digest_length(alg: DigestAlgorithm, digest: &[u8]) -> Result<()> {
     if !alg.can_sign() {
         return Err(crate::error::CryptoError::UnsupportedAlgorithm(format!(

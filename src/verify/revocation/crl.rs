@@ -1,8 +1,6 @@
 //! Certificate revocation lists (RFC 5280 §5): decoding, the issuer's signature over the
 //! TBSCertList as encoded, and looking a certificate up.
 
-use std::time::SystemTime;
-
 use der::{Decode, DecodePem};
 use x509_cert::crl::CertificateList;
 use x509_cert::ext::pkix::{CrlReason, KeyUsage};
@@ -58,7 +56,8 @@ impl Crl {
     }
 
     /// Whether the CRL's nextUpdate is before `now`.
-    pub(crate) fn is_stale(&self, now: SystemTime) -> bool {
+    #[cfg(feature = "http")]
+    pub(crate) fn is_stale(&self, now: std::time::SystemTime) -> bool {
         self.list
             .tbs_cert_list
             .next_update

@@ -11,6 +11,7 @@
 mod crl;
 #[cfg(feature = "http")]
 mod fetch;
+#[cfg(feature = "http")]
 mod ocsp;
 
 use std::time::SystemTime;
