@@ -97,7 +97,7 @@ fn benches(c: &mut Criterion) {
             g.bench_function(name, |b| {
                 b.iter_batched(
                     || std::fs::copy(&path, &work).expect("copy"),
-                    |_| authsign::sign_in_place(&work, &signer, &opts).expect("sign"),
+                    |_| authsign::sign_file(&work, &signer, &opts).expect("sign"),
                     BatchSize::PerIteration,
                 );
             });

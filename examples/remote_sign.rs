@@ -240,8 +240,9 @@ fn run(cli: Cli) -> Result<String, String> {
             let mut opts = SignOptions::default();
             opts.digest = digest;
             opts.profile = profile;
-            let pending = authsign::prepare(subject.as_ref(), &certs, scheme, &opts)
-                .map_err(|e| e.to_string())?;
+            let pending = authsign::sign::prepare(subject.as_ref(), &certs, scheme, &opts)
+                .map_err(|e| e.to_string())?
+                .remove(0);
             let request = json!({
                 "token": token,
                 "file": input.file_name().map(|n| n.to_string_lossy().into_owned()),

@@ -19,6 +19,8 @@ pub enum Format {
     Certificate,
     /// A private key or certificate file in PEM form.
     Pem,
+    /// A format implemented outside the crate (see `authsign::register_format`), by name.
+    Other(&'static str),
 }
 
 impl fmt::Display for Format {
@@ -30,6 +32,7 @@ impl fmt::Display for Format {
             Format::Cms => "PKCS#7",
             Format::Certificate => "X.509 certificate",
             Format::Pem => "PEM",
+            Format::Other(name) => name,
         })
     }
 }
@@ -281,21 +284,47 @@ pub enum Error {
     /// A cryptographic operation failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
-    /// The [`Signer`](crate::Signer) failed to produce a signature.
+    /// The [`Signer`](crate::Signer) failed to produce a signature; the signer's own error is
+    /// the source (a custom signer returns any error: `Error::Signer(e.into())`).
     #[error("signer: {0}")]
-    Signer(String),
+    Signer(Box<dyn std::error::Error + Send + Sync>),
     /// Verification failed.
     #[error(transparent)]
     Verify(#[from] VerifyError),
     /// Timestamping failed.
     #[error(transparent)]
     Timestamp(#[from] TimestampError),
-    /// Reading or writing a file failed.
+    /// Reading or writing failed (no file named: see [`Error::File`]).
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
+    /// Reading or writing the file at `path` failed.
+    #[error("{}: {source}", path.display())]
+    File {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl Error {
+    /// An [`Error::File`]: `source` happened on the file at `path`.
+    pub fn at(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
+        Error::File {
+            path: path.as_ref().to_path_buf(),
+            source,
+        }
+    }
+
+    /// This error with `path` named, if it is an I/O error that names no file.
+    pub fn with_path(self, path: impl AsRef<std::path::Path>) -> Self {
+        match self {
+            Error::Io(source) => Error::at(path, source),
+            other => other,
+        }
+    }
+
     /// A [`Error::Malformed`] for `format` at `offset`.
     pub fn malformed(format: Format, offset: u64, what: impl Into<String>) -> Self {
         Error::Malformed(MalformedError {

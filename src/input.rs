@@ -39,8 +39,9 @@ const PARALLEL_THRESHOLD: u64 = 2 * CHUNK as u64;
 
 /// Read-only random access to the bytes of a file.
 ///
-/// Implemented for in-memory buffers (`Vec<u8>`, `&[u8]`) and for [`File`] (positioned reads,
-/// so the file is never loaded whole).
+/// Implemented for in-memory buffers (`Vec<u8>`, `[u8]`), for [`File`] and [`FileInput`]
+/// (positioned reads, so the file is never loaded whole), and for references, boxes and `Arc`s
+/// of inputs: a subject can borrow its input or own it.
 pub trait Input: Send + Sync {
     /// Total length in bytes.
     fn len(&self) -> u64;
@@ -73,14 +74,36 @@ impl Input for [u8] {
     }
 }
 
-impl Input for &[u8] {
+impl<T: Input + ?Sized> Input for &T {
     fn len(&self) -> u64 {
-        <[u8]>::len(self) as u64
+        (**self).len()
     }
     fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
-        slice_read(self, offset, buf)
+        (**self).read_exact_at(offset, buf)
     }
 }
+
+impl<T: Input + ?Sized> Input for Box<T> {
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        (**self).read_exact_at(offset, buf)
+    }
+}
+
+impl<T: Input + ?Sized> Input for Arc<T> {
+    fn len(&self) -> u64 {
+        (**self).len()
+    }
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
+        (**self).read_exact_at(offset, buf)
+    }
+}
+
+/// An input a subject keeps: borrowed (`&bytes`, `&file`) or owned (`FileInput`), shared by
+/// the subject and the readers it hands out.
+pub type SharedInput<'a> = Arc<dyn Input + 'a>;
 
 impl Input for Vec<u8> {
     fn len(&self) -> u64 {

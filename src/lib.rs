@@ -43,6 +43,9 @@ pub mod input;
 mod le;
 pub mod manual;
 pub mod msi;
+mod open;
+mod output;
+pub mod patch;
 pub mod pe;
 pub mod sign;
 pub mod signer;
@@ -58,12 +61,13 @@ pub use const_oid;
 pub use digest::DigestAlgorithm;
 pub use error::{Error, Format, Result};
 pub use input::{FileInput, Input};
+pub use open::{open, open_path, open_with_extension, register_format, FormatHandler, HEAD_LEN};
 pub use sign::{
-    nest, prepare, prepare_all, sign, sign_batch, sign_file, sign_file_to, sign_in_place,
-    sign_nested, BatchItem, PendingSignature, SignOptions,
+    sign, sign_batch, sign_file, sign_file_to, BatchItem, PendingSignature, SignOptions,
+    TimestampOptions,
 };
 pub use signer::{SignatureAlgorithm, Signer};
-pub use subject::{open, Subject, SubjectOptions};
+pub use subject::{Subject, SubjectOptions};
 /// The X.509 crate whose `Certificate` appears in this API (signer chains, trust anchors),
 /// re-exported so callers use the same version.
 pub use x509_cert;

@@ -1,13 +1,12 @@
 //! [`Subject`]: what a Windows SIP (subject interface package) does for one file format —
-//! recognise the file, digest it, describe it in SpcIndirectDataContent, and read, embed or
-//! remove its signature. [`open`] picks the implementation by the file's magic bytes.
+//! digest the file, describe it in SpcIndirectDataContent, and read, embed or remove its
+//! signature. `authsign::open` (in `open`) picks the implementation for a file.
 
 use std::io::Write;
 
 use crate::digest::DigestAlgorithm;
 pub use crate::error::Format;
-use crate::error::{Error, Result};
-use crate::input::Input;
+use crate::error::Result;
 
 /// Format-specific choices made when building SpcIndirectDataContent.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -146,31 +145,104 @@ pub trait Subject {
         Ok(self.signatures()?.into_iter().next())
     }
 
-    /// Write the file with `pkcs7` as its only signature (replacing any existing one).
-    fn with_signature(&self, pkcs7: &[u8], out: &mut dyn Write) -> Result<()>;
+    /// Write the file with `pkcs7` as its only signature (replacing any existing one), after
+    /// checking that every signature in it (the primary one and each nested one) was made for
+    /// this file: another file's signature is refused with `VerifyError::DigestMismatch`.
+    fn with_signature(&self, pkcs7: &[u8], out: &mut dyn Write) -> Result<()> {
+        check_signature(self, pkcs7)?;
+        self.with_signature_unchecked(pkcs7, out)
+    }
+
+    /// Write the file with `pkcs7` as its only signature, whatever file it was made for
+    /// (what [`Subject::with_signature`] does after its check).
+    fn with_signature_unchecked(&self, pkcs7: &[u8], out: &mut dyn Write) -> Result<()>;
+
+    /// Ready the subject for [`Subject::signature_patch`] (for PE: sum the checksum during the
+    /// next digest pass) and say whether it can be updated in place. Formats that cannot
+    /// answer `false` (the default) and are rewritten instead.
+    fn prepare_in_place(&self) -> bool {
+        false
+    }
+
+    /// The changes that embed `pkcs7` in the file in place (see `authsign::patch`), for formats
+    /// whose [`Subject::prepare_in_place`] says they can; `None` otherwise.
+    fn signature_patch(&self, pkcs7: &[u8]) -> Result<Option<crate::patch::Patch>> {
+        let _ = pkcs7;
+        Ok(None)
+    }
 
     /// Write the file with every signature removed.
     fn without_signature(&self, out: &mut dyn Write) -> Result<()>;
 }
 
-/// Recognise the format of `input` and open it as a [`Subject`].
-pub fn open<'a>(input: &'a dyn Input) -> Result<Box<dyn Subject + 'a>> {
-    let mut magic = [0u8; 4];
-    let n = input.len().min(4) as usize;
-    let got = magic.get_mut(..n).unwrap_or_default();
-    if n < 2 || input.read_exact_at(0, got).is_err() {
-        return Err(Error::Unsupported(
-            "file too short to be a PE, CAB or MSI file".into(),
-        ));
+/// Check that every signature in `pkcs7` (primary and nested) was made for `subject`: its
+/// SpcIndirectDataContent digest is the subject's (as the file is, or as it will be once the
+/// signature is embedded).
+pub fn check_signature<S: Subject + ?Sized>(subject: &S, pkcs7: &[u8]) -> Result<()> {
+    let primary = crate::cms::SignedData::parse(pkcs7)?;
+    let mut all = vec![primary.indirect_data.clone()];
+    for nested in primary.nested_signatures() {
+        all.push(crate::cms::SignedData::parse(&nested)?.indirect_data);
     }
-    match &magic {
-        [b'M', b'Z', ..] => Ok(Box::new(crate::pe::PeSubject::parse(input)?)),
-        b"MSCF" => Ok(Box::new(crate::cab::CabSubject::parse(input)?)),
-        [0xd0, 0xcf, ..] => Ok(Box::new(crate::msi::MsiSubject::parse(input)?)),
-        _ => Err(Error::Unsupported(format!(
-            "unrecognised file format (starts with {:02x} {:02x}; expected a PE \"MZ\" header, a \
-             cabinet \"MSCF\" header or an MSI compound file)",
-            magic[0], magic[1]
-        ))),
+    for data in &all {
+        if !subject.matches_indirect_data(data)? {
+            let computed = subject.digest(&[data.digest_algorithm])?;
+            return Err(crate::error::VerifyError::DigestMismatch {
+                signed: hex::encode(&data.digest),
+                computed: hex::encode(computed.first().map(Vec::as_slice).unwrap_or_default()),
+            }
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// A boxed subject is a subject (so `Box<dyn Subject>` goes wherever `&dyn Subject` does).
+impl<S: Subject + ?Sized> Subject for Box<S> {
+    fn format(&self) -> Format {
+        (**self).format()
+    }
+    fn digest(&self, algs: &[DigestAlgorithm]) -> Result<Vec<Vec<u8>>> {
+        (**self).digest(algs)
+    }
+    fn indirect_data(&self, alg: DigestAlgorithm, opts: &SubjectOptions) -> Result<Vec<u8>> {
+        (**self).indirect_data(alg, opts)
+    }
+    fn indirect_data_all(
+        &self,
+        algs: &[DigestAlgorithm],
+        opts: &SubjectOptions,
+    ) -> Result<Vec<Vec<u8>>> {
+        (**self).indirect_data_all(algs, opts)
+    }
+    fn matches_indirect_data(&self, data: &crate::cms::IndirectData) -> Result<bool> {
+        (**self).matches_indirect_data(data)
+    }
+    fn check_indirect_data(&self, data: &crate::cms::IndirectData) -> Result<SubjectCheck> {
+        (**self).check_indirect_data(data)
+    }
+    fn storage_problems(&self) -> Result<Vec<StorageProblem>> {
+        (**self).storage_problems()
+    }
+    fn signatures(&self) -> Result<Vec<Vec<u8>>> {
+        (**self).signatures()
+    }
+    fn signature(&self) -> Result<Option<Vec<u8>>> {
+        (**self).signature()
+    }
+    fn with_signature(&self, pkcs7: &[u8], out: &mut dyn Write) -> Result<()> {
+        (**self).with_signature(pkcs7, out)
+    }
+    fn with_signature_unchecked(&self, pkcs7: &[u8], out: &mut dyn Write) -> Result<()> {
+        (**self).with_signature_unchecked(pkcs7, out)
+    }
+    fn prepare_in_place(&self) -> bool {
+        (**self).prepare_in_place()
+    }
+    fn signature_patch(&self, pkcs7: &[u8]) -> Result<Option<crate::patch::Patch>> {
+        (**self).signature_patch(pkcs7)
+    }
+    fn without_signature(&self, out: &mut dyn Write) -> Result<()> {
+        (**self).without_signature(out)
     }
 }

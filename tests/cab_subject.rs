@@ -56,7 +56,7 @@ fn cab(bytes: &Vec<u8>) -> CabSubject<'_> {
 }
 
 fn digests(bytes: &[u8]) -> Vec<Vec<u8>> {
-    CabSubject::parse(&bytes)
+    CabSubject::parse(bytes)
         .expect("parse cabinet")
         .digest(&DigestAlgorithm::ALL)
         .expect("digest")
@@ -68,7 +68,7 @@ fn signer() -> LocalSigner {
 
 /// Sign `bytes` as `--profile osslsigncode --signing-time T`.
 fn our_sign(bytes: &[u8], alg: DigestAlgorithm) -> Vec<u8> {
-    let subject = authsign::open(&bytes).expect("open");
+    let subject = authsign::open(bytes).expect("open");
     assert_eq!(subject.format(), Format::Cab);
     let mut opts = SignOptions::default();
     opts.digest = alg;
@@ -76,13 +76,15 @@ fn our_sign(bytes: &[u8], alg: DigestAlgorithm) -> Vec<u8> {
     opts.signing_time = Some(UNIX_EPOCH + Duration::from_secs(T));
     let pkcs7 = authsign::sign(subject.as_ref(), &signer(), &opts).expect("sign");
     let mut out = Vec::new();
-    subject.with_signature(&pkcs7, &mut out).expect("embed");
+    subject
+        .with_signature_unchecked(&pkcs7, &mut out)
+        .expect("embed");
     out
 }
 
 fn remove(bytes: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    CabSubject::parse(&bytes)
+    CabSubject::parse(bytes)
         .expect("parse cabinet")
         .without_signature(&mut out)
         .expect("remove");
@@ -91,9 +93,9 @@ fn remove(bytes: &[u8]) -> Vec<u8> {
 
 fn embed(bytes: &[u8], pkcs7: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    CabSubject::parse(&bytes)
+    CabSubject::parse(bytes)
         .expect("parse cabinet")
-        .with_signature(pkcs7, &mut out)
+        .with_signature_unchecked(pkcs7, &mut out)
         .expect("embed");
     out
 }
@@ -197,7 +199,7 @@ fn ossl_digests(dir: &Path, signed: &[u8]) -> (String, String) {
 fn verify(bytes: &[u8]) -> authsign::verify::Report {
     let anchors = authsign::certificates_from_pem(&read(&pki("root.pem"))).unwrap();
     Verifier::new(Policy::with_trusted(anchors))
-        .verify(authsign::open(&bytes).unwrap().as_ref())
+        .verify(authsign::open(bytes).unwrap().as_ref())
         .expect("verify")
 }
 
@@ -402,7 +404,7 @@ fn signed_cabinets_are_byte_identical_to_osslsigncode() {
             let mut streamed = Vec::new();
             CabSubject::parse(&file)
                 .unwrap()
-                .with_signature(&sig, &mut streamed)
+                .with_signature_unchecked(&sig, &mut streamed)
                 .unwrap();
             assert!(streamed == ours, "{name}: streamed");
             assert_eq!(
@@ -678,7 +680,7 @@ fn foreign_reserve_digest_is_stable_across_signing() {
     assert!(matches!(c.header().reserve, HeaderReserve::Foreign(_)));
     assert!(matches!(c.digest(&ALGS), Err(Error::Unsupported(_))));
     assert!(matches!(
-        c.with_signature(&[0x30, 0], &mut Vec::new()),
+        c.with_signature_unchecked(&[0x30, 0], &mut Vec::new()),
         Err(Error::Unsupported(_))
     ));
     assert_eq!(c.signatures().unwrap(), Vec::<Vec<u8>>::new());
@@ -868,7 +870,7 @@ fn malformed_headers_are_typed_errors() {
     for (name, base, mutate) in cases {
         let mut b = base.clone();
         mutate(&mut b);
-        assert_malformed(CabSubject::parse(&b.as_slice()), name);
+        assert_malformed(CabSubject::parse(b.as_slice()), name);
         assert!(authsign::open(&b).is_err(), "{name}");
     }
     // A signature area that is not a DER SEQUENCE, or whose DER runs past it: malformed.
@@ -887,14 +889,14 @@ fn malformed_headers_are_typed_errors() {
 
 /// Exercise everything a caller can do; errors are fine, panics are not.
 fn exercise(bytes: &[u8]) {
-    if let Ok(c) = CabSubject::parse(&bytes) {
+    if let Ok(c) = CabSubject::parse(bytes) {
         let _ = c.digest(&[DigestAlgorithm::Sha1]);
         let _ = c.signatures();
         let _ = c.indirect_data(DigestAlgorithm::Sha256, &Default::default());
         let _ = c.without_signature(&mut Vec::new());
-        let _ = c.with_signature(&[0x30, 0x00], &mut Vec::new());
+        let _ = c.with_signature_unchecked(&[0x30, 0x00], &mut Vec::new());
     }
-    let _ = authsign::open(&bytes);
+    let _ = authsign::open(bytes);
 }
 
 #[test]
@@ -906,12 +908,12 @@ fn truncated_and_garbage_input_never_panics() {
     for cut in 0..signed.len() {
         let piece = &signed[..cut];
         // Every cut of a signed cabinet leaves the signature short: always malformed.
-        assert_malformed(CabSubject::parse(&piece), &format!("cut at {cut}"));
+        assert_malformed(CabSubject::parse(piece), &format!("cut at {cut}"));
     }
     let unsigned = read(&fixture("cab/gcab-mszip.cab"));
     for cut in (0..unsigned.len()).step_by(13) {
         assert_malformed(
-            CabSubject::parse(&&unsigned[..cut]),
+            CabSubject::parse(&unsigned[..cut]),
             &format!("cut at {cut}"),
         );
     }

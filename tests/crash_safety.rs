@@ -183,7 +183,10 @@ fn a_failing_signer_changes_nothing() {
     let out = dir.path().join("signed.exe");
     let broken = BrokenSigner::new();
     for output in [None, Some(out.as_path())] {
-        let r = authsign::sign_file(&app, output, &broken, &SignOptions::default());
+        let r = match output {
+            None => authsign::sign_file(&app, &broken, &SignOptions::default()),
+            Some(out) => authsign::sign_file_to(&app, out, &broken, &SignOptions::default()),
+        };
         assert!(matches!(r, Err(Error::Signer(_))), "{r:?}");
         assert_eq!(std::fs::read(&app).unwrap(), original, "input changed");
         assert!(!out.exists(), "output created");
@@ -194,7 +197,7 @@ fn a_failing_signer_changes_nothing() {
         );
     }
     let empty = EmptySigner(BrokenSigner::new());
-    let r = authsign::sign_file(&app, None, &empty, &SignOptions::default());
+    let r = authsign::sign_file(&app, &empty, &SignOptions::default());
     assert!(matches!(r, Err(Error::Signer(_))), "{r:?}");
     assert_eq!(std::fs::read(&app).unwrap(), original);
     assert_eq!(listing(dir.path()), ["app.exe"]);
@@ -205,7 +208,7 @@ fn an_unsignable_input_changes_nothing() {
     let (dir, app, _) = workspace();
     let junk = b"MZ but not a PE file at all".to_vec();
     std::fs::write(&app, &junk).unwrap();
-    let r = authsign::sign_file(&app, None, &rsa_signer(), &SignOptions::default());
+    let r = authsign::sign_file(&app, &rsa_signer(), &SignOptions::default());
     assert!(matches!(r, Err(Error::Malformed(_))), "{r:?}");
     assert_eq!(std::fs::read(&app).unwrap(), junk);
     assert_eq!(listing(dir.path()), ["app.exe"]);
@@ -214,7 +217,7 @@ fn an_unsignable_input_changes_nothing() {
 #[test]
 fn signing_in_place_succeeds_atomically() {
     let (dir, app, original) = workspace();
-    let pkcs7 = authsign::sign_file(&app, None, &rsa_signer(), &SignOptions::default()).unwrap();
+    let pkcs7 = authsign::sign_file(&app, &rsa_signer(), &SignOptions::default()).unwrap();
     let signed = std::fs::read(&app).unwrap();
     assert_ne!(signed, original);
     assert_eq!(

@@ -23,7 +23,7 @@ fn signer() -> LocalSigner {
 
 /// What the two-pass writer produces: the reference.
 fn reference(input: &[u8], opts: &SignOptions) -> Vec<u8> {
-    let subject = authsign::open(&input).unwrap();
+    let subject = authsign::open(input).unwrap();
     let pkcs7 = authsign::sign(subject.as_ref(), &signer(), opts).unwrap();
     let mut out = Vec::new();
     subject.with_signature(&pkcs7, &mut out).unwrap();
@@ -42,10 +42,10 @@ fn in_place_and_to_a_new_file_match_with_signature() {
             let expected = reference(&original, &opts);
             let path = dir.path().join(name);
             std::fs::write(&path, &original).unwrap();
-            authsign::sign_in_place(&path, &signer(), &opts).unwrap();
+            authsign::sign_file(&path, &signer(), &opts).unwrap();
             assert_eq!(std::fs::read(&path).unwrap(), expected, "{name} in place");
             // Re-signing a signed file in place replaces its signature.
-            authsign::sign_in_place(&path, &signer(), &opts).unwrap();
+            authsign::sign_file(&path, &signer(), &opts).unwrap();
             assert_eq!(std::fs::read(&path).unwrap(), expected, "{name} re-signed");
 
             std::fs::write(&path, &original).unwrap();
@@ -116,7 +116,8 @@ fn batch_signs_concurrently_and_reports_each_file() {
         in_flight: AtomicUsize::new(0),
         most: AtomicUsize::new(0),
     };
-    let results = authsign::sign_batch(&items, &signer, &SignOptions::default(), 4);
+    let opts = SignOptions::new().with_batch_workers(4);
+    let results = authsign::sign_batch(&items, &signer, &opts);
     assert_eq!(results.len(), items.len());
     for (item, r) in items.iter().zip(&results) {
         if item.input == bad {

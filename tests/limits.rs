@@ -138,7 +138,7 @@ fn hello64() -> Vec<u8> {
 
 /// `base` padded to 8 bytes with `table` appended as its certificate table.
 fn with_table(base: &[u8], table: &[u8]) -> Vec<u8> {
-    let dir = PeSubject::parse(&base).unwrap().headers().cert_dir_offset as usize;
+    let dir = PeSubject::parse(base).unwrap().headers().cert_dir_offset as usize;
     let mut v = base.to_vec();
     v.resize(v.len().next_multiple_of(8), 0);
     let offset = v.len() as u32;
@@ -430,7 +430,7 @@ fn cab_header_reserve_size() {
     // Signing writes the record inside the reserve, which keeps its size.
     let mut signed = Vec::new();
     subject
-        .with_signature(&[0x30, 0x03, 0x02, 0x01, 0x01], &mut signed)
+        .with_signature_unchecked(&[0x30, 0x03, 0x02, 0x01, 0x01], &mut signed)
         .unwrap();
     let h = CabHeader::parse(&signed).unwrap();
     assert_eq!(h.ab_reserve.len(), at);
@@ -452,7 +452,7 @@ fn cab_header_reserve_room_for_the_signature_record() {
     assert!(subject.digest(&[DigestAlgorithm::Sha256]).is_ok());
     let mut signed = Vec::new();
     subject
-        .with_signature(&[0x30, 0x03, 0x02, 0x01, 0x01], &mut signed)
+        .with_signature_unchecked(&[0x30, 0x03, 0x02, 0x01, 0x01], &mut signed)
         .unwrap();
     assert_eq!(
         authsign::open(&signed).unwrap().signatures().unwrap(),
@@ -462,7 +462,7 @@ fn cab_header_reserve_room_for_the_signature_record() {
     let full = cab_with_reserve(size, MAX_HEADER_RESERVE - 19);
     let subject = authsign::open(&full).unwrap();
     assert!(subject.signatures().unwrap().is_empty(), "readable");
-    let r = subject.with_signature(&[0x30, 0x03, 0x02, 0x01, 0x01], &mut Vec::new());
+    let r = subject.with_signature_unchecked(&[0x30, 0x03, 0x02, 0x01, 0x01], &mut Vec::new());
     assert!(matches!(r, Err(Error::Unsupported(_))), "{r:?}");
     let r = subject.digest(&[DigestAlgorithm::Sha256]);
     assert!(matches!(r, Err(Error::Unsupported(_))), "{r:?}");
@@ -498,7 +498,7 @@ fn cab_with_signature_of(len: u32) -> Sparse {
     let mut head = Vec::new();
     authsign::open(&base)
         .unwrap()
-        .with_signature(&[0x30, 0x03, 0x02, 0x01, 0x01], &mut head)
+        .with_signature_unchecked(&[0x30, 0x03, 0x02, 0x01, 0x01], &mut head)
         .unwrap();
     let h = CabHeader::parse(&head).unwrap();
     let sig = h.signature().unwrap();
@@ -530,13 +530,13 @@ fn cab_signature_size() {
     let cab = authsign::open(&base).unwrap();
     let mut pkcs7 = vec![0u8; CAB_MAX_SIGNATURE_SIZE as usize];
     let mut count = Count(0);
-    cab.with_signature(&pkcs7, &mut count).unwrap();
+    cab.with_signature_unchecked(&pkcs7, &mut count).unwrap();
     assert_eq!(
         count.0,
         24 + base.len() as u64 + u64::from(CAB_MAX_SIGNATURE_SIZE)
     );
     pkcs7.push(0);
-    let r = cab.with_signature(&pkcs7, &mut Count(0));
+    let r = cab.with_signature_unchecked(&pkcs7, &mut Count(0));
     assert!(matches!(r, Err(Error::Unsupported(_))), "{r:?}");
 }
 

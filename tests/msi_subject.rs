@@ -253,7 +253,7 @@ fn test_signer() -> LocalSigner {
 
 /// Sign `input` like `osslsigncode sign -st T [-add-msi-dse]` would.
 fn our_osslsigncode_style(input: &[u8], alg: DigestAlgorithm, dse: bool) -> (Vec<u8>, Vec<u8>) {
-    let subject = MsiSubject::parse(&input).unwrap();
+    let subject = MsiSubject::parse(input).unwrap();
     let mut opts = SignOptions::default();
     opts.digest = alg;
     opts.profile = Profile::Osslsigncode;
@@ -375,7 +375,7 @@ fn verify_report(data: &[u8]) -> authsign::verify::Report {
     use authsign::verify::{Policy, Verifier};
     let anchors =
         authsign::certificates_from_pem(&std::fs::read(pki("root.pem")).unwrap()).unwrap();
-    let subject = authsign::open(&data).unwrap();
+    let subject = authsign::open(data).unwrap();
     Verifier::new(Policy::with_trusted(anchors))
         .verify(subject.as_ref())
         .unwrap()
@@ -469,7 +469,7 @@ fn flip_root_clsid(data: &[u8]) -> Vec<u8> {
         .unwrap();
     let mut out = data.to_vec();
     out[at + 0x50] ^= 0x5a;
-    let before = MsiSubject::parse(&data).unwrap().root().clsid;
+    let before = MsiSubject::parse(data).unwrap().root().clsid;
     assert_ne!(MsiSubject::parse(&out).unwrap().root().clsid, before);
     out
 }
@@ -477,7 +477,7 @@ fn flip_root_clsid(data: &[u8]) -> Vec<u8> {
 /// Everything a caller can do with a subject, on untrusted bytes: each step must return, and
 /// errors must be typed (never a panic).
 fn exercise(data: &[u8]) -> Result<(), authsign::Error> {
-    let subject = authsign::open(&data)?;
+    let subject = authsign::open(data)?;
     subject.digest(&[DigestAlgorithm::Sha256])?;
     subject.signatures()?;
     subject.indirect_data(DigestAlgorithm::Sha1, &Default::default())?;
@@ -594,13 +594,7 @@ fn large_msi_child() {
     let before = vm_hwm_kib();
     let mut opts = SignOptions::default();
     opts.subject.msi_dse = true;
-    authsign::sign_file(
-        Path::new(&input),
-        Some(Path::new(&output)),
-        &test_signer(),
-        &opts,
-    )
-    .unwrap();
+    authsign::sign_file_to(Path::new(&input), Path::new(&output), &test_signer(), &opts).unwrap();
     println!("VmHWM-before-kib={before}");
     println!("VmHWM-after-kib={}", vm_hwm_kib());
 }

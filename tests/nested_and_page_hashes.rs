@@ -34,7 +34,7 @@ fn opts(alg: DigestAlgorithm) -> SignOptions {
 
 fn embed(file: &[u8], pkcs7: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    authsign::open(&file)
+    authsign::open(file)
         .unwrap()
         .with_signature(pkcs7, &mut out)
         .unwrap();
@@ -89,7 +89,7 @@ fn verify(bytes: &[u8]) -> authsign::verify::Report {
     let anchors =
         authsign::certificates_from_pem(&std::fs::read(pki("root.pem")).unwrap()).unwrap();
     Verifier::new(Policy::with_trusted(anchors))
-        .verify(authsign::open(&bytes).unwrap().as_ref())
+        .verify(authsign::open(bytes).unwrap().as_ref())
         .unwrap()
 }
 
@@ -126,7 +126,7 @@ fn dual_signing_and_nesting_equal_osslsigncode_sign_then_nest() {
         // Nesting into a file signed earlier.
         let subject = authsign::open(&first).unwrap();
         let existing = subject.signature().unwrap().unwrap();
-        let nested = authsign::sign_nested(
+        let nested = authsign::sign::sign_nested(
             subject.as_ref(),
             &signer("leaf-rsa"),
             &opts(DigestAlgorithm::Sha256),
@@ -207,7 +207,8 @@ fn nested_signatures_keep_their_order_where_osslsigncode_reorders_them() {
         ("leaf-rsa", DigestAlgorithm::Sha512),
         ("leaf-p256", DigestAlgorithm::Sha256),
     ] {
-        pkcs7 = authsign::sign_nested(subject.as_ref(), &signer(leaf), &opts(alg), &pkcs7).unwrap();
+        pkcs7 = authsign::sign::sign_nested(subject.as_ref(), &signer(leaf), &opts(alg), &pkcs7)
+            .unwrap();
     }
     let ours = embed(&data, &pkcs7);
     ossl_verify(&dir, &ours);

@@ -39,7 +39,7 @@ fn with_signature(bytes: &[u8], pkcs7: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     parse_bytes(&bytes)
         .expect("parse")
-        .with_signature(pkcs7, &mut out)
+        .with_signature_unchecked(pkcs7, &mut out)
         .expect("with_signature");
     out
 }
@@ -166,7 +166,7 @@ fn embedding_matches_osslsigncode_byte_for_byte() {
         let mut streamed = Vec::new();
         PeSubject::parse(&file)
             .unwrap()
-            .with_signature(&sig, &mut streamed)
+            .with_signature_unchecked(&sig, &mut streamed)
             .unwrap();
         assert!(streamed == expected);
         // The stored checksum is the one a fresh computation gives.
@@ -426,9 +426,9 @@ fn exercise(bytes: &[u8]) {
         let _ = pe.signatures();
         let _ = pe.compute_checksum();
         let _ = pe.without_signature(&mut Vec::new());
-        let _ = pe.with_signature(&[0x30, 0x00], &mut Vec::new());
+        let _ = pe.with_signature_unchecked(&[0x30, 0x00], &mut Vec::new());
     }
-    let _ = authsign::open(&bytes);
+    let _ = authsign::open(bytes);
 }
 
 #[test]
@@ -436,7 +436,7 @@ fn empty_and_tiny_inputs_are_malformed() {
     assert_malformed(parse_bytes(&&b""[..]), "empty");
     assert_malformed(parse_bytes(&&b"MZ"[..]), "MZ only");
     assert_malformed(parse_bytes(&vec![0u8; 64]), "zeros");
-    assert!(authsign::open(&&b""[..]).is_err());
+    assert!(authsign::open(&b""[..]).is_err());
 }
 
 #[test]
@@ -684,7 +684,7 @@ fn bad_certificate_entries_are_malformed() {
         .contains("8 bytes follow the certificate table"));
     assert_malformed(pe.without_signature(&mut Vec::new()), "appended");
     assert_malformed(
-        pe.with_signature(&fake_pkcs7(10), &mut Vec::new()),
+        pe.with_signature_unchecked(&fake_pkcs7(10), &mut Vec::new()),
         "appended",
     );
     // Entries of other types are skipped, not returned.

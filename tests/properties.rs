@@ -526,7 +526,7 @@ fn write(f: impl FnOnce(&mut Vec<u8>) -> authsign::Result<()>) -> Vec<u8> {
 }
 
 fn digest(data: &[u8]) -> Vec<Vec<u8>> {
-    authsign::open(&data)
+    authsign::open(data)
         .expect("open")
         .digest(&[DigestAlgorithm::Sha1, DigestAlgorithm::Sha256])
         .expect("digest")
@@ -535,7 +535,7 @@ fn digest(data: &[u8]) -> Vec<Vec<u8>> {
 /// MSI: both digests, without and with the MsiDigitalSignatureEx pre-hash (what `digest`
 /// gives depends on whether the file has the pre-hash stream, which signing may add).
 fn msi_digests(data: &[u8]) -> Vec<Vec<u8>> {
-    MsiSubject::parse(&data)
+    MsiSubject::parse(data)
         .expect("msi")
         .digests(&[
             (DigestAlgorithm::Sha256, false),
@@ -577,7 +577,7 @@ fn embeddable(format: Format, data: &[u8], arbitrary: &[u8], i: u8) -> Vec<u8> {
     if format != Format::Msi {
         return arbitrary.to_vec();
     }
-    let subject = authsign::open(&data).expect("valid file opens");
+    let subject = authsign::open(data).expect("valid file opens");
     quick_sign(subject.as_ref(), &sign_options(i)).expect("sign")
 }
 
@@ -585,7 +585,7 @@ fn embeddable(format: Format, data: &[u8], arbitrary: &[u8], i: u8) -> Vec<u8> {
 
 /// Every operation on a structurally mutated file returns; errors are typed.
 fn never_panics(data: &[u8]) -> Result<(), TestCaseError> {
-    let Ok(subject) = authsign::open(&data) else {
+    let Ok(subject) = authsign::open(data) else {
         return Ok(());
     };
     let _ = subject.digest(&DigestAlgorithm::ALL);
@@ -605,7 +605,7 @@ fn never_panics(data: &[u8]) -> Result<(), TestCaseError> {
     // For MSI this is refused (not a SignedData for this file); PE and CAB embed it.
     let mut signed = Vec::new();
     if subject
-        .with_signature(&[0x30, 0x03, 0x02, 0x01, 0x01], &mut signed)
+        .with_signature_unchecked(&[0x30, 0x03, 0x02, 0x01, 0x01], &mut signed)
         .is_ok()
     {
         let again = authsign::open(&signed);
@@ -618,7 +618,10 @@ fn never_panics(data: &[u8]) -> Result<(), TestCaseError> {
     // And a real signature when there is a digest to sign.
     if let Ok(pkcs7) = quick_sign(subject.as_ref(), &SignOptions::default()) {
         let mut signed = Vec::new();
-        if subject.with_signature(&pkcs7, &mut signed).is_ok() {
+        if subject
+            .with_signature_unchecked(&pkcs7, &mut signed)
+            .is_ok()
+        {
             let again = authsign::open(&signed);
             prop_assert!(again.is_ok(), "the signed file opens");
             let again = again.unwrap();
@@ -636,13 +639,17 @@ fn never_panics(data: &[u8]) -> Result<(), TestCaseError> {
 /// Adding a signature and removing it again leave the digest as it was (MSI: both the plain
 /// digest and the one with the pre-hash).
 fn digest_is_stable(data: &[u8], arbitrary: &[u8], i: u8) -> Result<(), TestCaseError> {
-    let subject = authsign::open(&data).expect("valid file opens");
+    let subject = authsign::open(data).expect("valid file opens");
     let format = subject.format();
     let unsigned = write(|o| subject.without_signature(o));
     let d = stable_digests(format, &unsigned);
     prop_assert_eq!(&stable_digests(format, data), &d);
     let pkcs7 = embeddable(format, &unsigned, arbitrary, i);
-    let signed = write(|o| authsign::open(&unsigned).unwrap().with_signature(&pkcs7, o));
+    let signed = write(|o| {
+        authsign::open(&unsigned)
+            .unwrap()
+            .with_signature_unchecked(&pkcs7, o)
+    });
     prop_assert_eq!(
         &stable_digests(format, &signed),
         &d,
@@ -722,10 +729,10 @@ fn cab_after_sign_and_remove(x: &[u8]) -> Vec<u8> {
 ///   digests, with and without the pre-hash; no signature streams; and the rewrite is a fixed
 ///   point (removing again gives the same bytes).
 fn sign_then_remove(data: &[u8], i: u8) -> Result<(), TestCaseError> {
-    let subject = authsign::open(&data).expect("valid file opens");
+    let subject = authsign::open(data).expect("valid file opens");
     let format = subject.format();
     let pkcs7 = sign_with(subject.as_ref(), i);
-    let signed = write(|o| subject.with_signature(&pkcs7, o));
+    let signed = write(|o| subject.with_signature_unchecked(&pkcs7, o));
     let signed_subject = authsign::open(&signed).unwrap();
     if i.is_multiple_of(16) {
         let report = authsign::verify::Verifier::default()
@@ -750,7 +757,7 @@ fn sign_then_remove(data: &[u8], i: u8) -> Result<(), TestCaseError> {
             expected.resize(data.len().next_multiple_of(8), 0);
             prop_assert_eq!(removed.len(), expected.len());
             // Everything but the CheckSum field, which is recomputed.
-            let sum = authsign::pe::PeSubject::parse(&data)
+            let sum = authsign::pe::PeSubject::parse(data)
                 .unwrap()
                 .headers()
                 .checksum_offset as usize;
@@ -766,7 +773,7 @@ fn sign_then_remove(data: &[u8], i: u8) -> Result<(), TestCaseError> {
             }
         }
         _ => {
-            let before = MsiSubject::parse(&data).unwrap();
+            let before = MsiSubject::parse(data).unwrap();
             let after = MsiSubject::parse(&removed).unwrap();
             prop_assert_eq!(
                 format!("{:?}", before.root()),
@@ -781,20 +788,24 @@ fn sign_then_remove(data: &[u8], i: u8) -> Result<(), TestCaseError> {
         }
     }
     // Signing the result again gives the signed file.
-    let again = write(|o| authsign::open(&removed).unwrap().with_signature(&pkcs7, o));
+    let again = write(|o| {
+        authsign::open(&removed)
+            .unwrap()
+            .with_signature_unchecked(&pkcs7, o)
+    });
     prop_assert!(again == signed, "signing the unsigned result again differs");
     // So does re-signing the signed file.
-    let resigned = write(|o| signed_subject.with_signature(&pkcs7, o));
+    let resigned = write(|o| signed_subject.with_signature_unchecked(&pkcs7, o));
     prop_assert!(resigned == signed, "re-signing the signed file differs");
     Ok(())
 }
 
 /// What is embedded is what is extracted, for signed and unsigned inputs alike.
 fn embed_then_extract(data: &[u8], arbitrary: &[u8], i: u8) -> Result<(), TestCaseError> {
-    let subject = authsign::open(&data).expect("valid file opens");
+    let subject = authsign::open(data).expect("valid file opens");
     let format = subject.format();
     let pkcs7 = embeddable(format, data, arbitrary, i);
-    let signed = write(|o| subject.with_signature(&pkcs7, o));
+    let signed = write(|o| subject.with_signature_unchecked(&pkcs7, o));
     let signed_subject = authsign::open(&signed).unwrap();
     prop_assert_eq!(signed_subject.signatures().unwrap(), vec![pkcs7.clone()]);
     let pkcs7b = if format == Format::Msi {
@@ -802,7 +813,7 @@ fn embed_then_extract(data: &[u8], arbitrary: &[u8], i: u8) -> Result<(), TestCa
     } else {
         tlv::sequence(&[&pkcs7])
     };
-    let resigned = write(|o| signed_subject.with_signature(&pkcs7b, o));
+    let resigned = write(|o| signed_subject.with_signature_unchecked(&pkcs7b, o));
     prop_assert_eq!(
         authsign::open(&resigned).unwrap().signatures().unwrap(),
         vec![pkcs7b]
@@ -810,7 +821,7 @@ fn embed_then_extract(data: &[u8], arbitrary: &[u8], i: u8) -> Result<(), TestCa
     if format == Format::Msi {
         // A signature made for another file is refused: the rewrite must not carry a
         // signature that cannot verify.
-        let r = signed_subject.with_signature(arbitrary, &mut Vec::new());
+        let r = signed_subject.with_signature_unchecked(arbitrary, &mut Vec::new());
         prop_assert!(
             matches!(
                 r,
@@ -912,7 +923,7 @@ proptest! {
         let subject = authsign::open(&cab).unwrap();
         prop_assert!(matches!(subject.digest(&[DigestAlgorithm::Sha256]), Err(Error::Unsupported(_))));
         prop_assert!(matches!(
-            subject.with_signature(&[0x30, 0], &mut Vec::new()),
+            subject.with_signature_unchecked(&[0x30, 0], &mut Vec::new()),
             Err(Error::Unsupported(_))
         ));
         prop_assert!(subject.signatures().unwrap().is_empty());

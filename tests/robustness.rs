@@ -51,7 +51,7 @@ fn check<T>(r: &authsign::Result<T>, name: &str, op: &str) {
 
 /// Run `data` through every operation; return a short description of what happened.
 fn exercise(data: &[u8], name: &str) -> String {
-    let subject = match authsign::open(&data) {
+    let subject = match authsign::open(data) {
         Ok(s) => s,
         Err(e) => {
             assert_typed(&e, name, "open");
@@ -235,7 +235,7 @@ fn empty_and_tiny_inputs_are_unsupported_or_malformed() {
         b"MSCF",
         &[0xd0, 0xcf, 0x11, 0xe0, 0xa1, 0xb1, 0x1a, 0xe1],
     ] {
-        let err = authsign::open(&data).err().expect("not a file");
+        let err = authsign::open(data).err().expect("not a file");
         assert!(
             matches!(err, Error::Malformed(_) | Error::Unsupported(_)),
             "{data:?}: {err:?}"

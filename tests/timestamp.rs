@@ -48,7 +48,7 @@ fn sign_with(name: &str) -> (Vec<u8>, Vec<u8>) {
 }
 
 fn embed(exe: &[u8], pkcs7: &[u8], path: &Path) {
-    let subject = authsign::open(&exe).unwrap();
+    let subject = authsign::open(exe).unwrap();
     let mut out = Vec::new();
     subject.with_signature(pkcs7, &mut out).unwrap();
     std::fs::write(path, out).unwrap();

@@ -28,7 +28,7 @@ fn signed() -> Vec<u8> {
 fn verify(bytes: &[u8]) -> authsign::Result<Report> {
     let anchors =
         authsign::certificates_from_pem(&std::fs::read(pki("root.pem")).unwrap()).unwrap();
-    Verifier::new(Policy::with_trusted(anchors)).verify(authsign::open(&bytes)?.as_ref())
+    Verifier::new(Policy::with_trusted(anchors)).verify(authsign::open(bytes)?.as_ref())
 }
 
 /// Position of `needle` in `hay` (it must occur).

@@ -50,7 +50,7 @@ const SIGNATURE_RESERVE_SIZE: usize = 4 + SIGNATURE_RECORD_SIZE as usize;
 
 /// A parsed cabinet.
 pub struct CabSubject<'a> {
-    input: &'a dyn Input,
+    input: crate::input::SharedInput<'a>,
     header: CabHeader,
 }
 
@@ -108,8 +108,9 @@ fn put_u32(buf: &mut [u8], at: usize, v: u32) {
 
 impl<'a> CabSubject<'a> {
     /// Parse the header of the cabinet in `input`.
-    pub fn parse(input: &'a dyn Input) -> Result<Self> {
-        let header = CabHeader::parse(input)?;
+    pub fn parse(input: impl Input + 'a) -> Result<Self> {
+        let input: crate::input::SharedInput<'a> = std::sync::Arc::new(input);
+        let header = CabHeader::parse(&*input)?;
         Ok(Self { input, header })
     }
 
@@ -263,10 +264,10 @@ impl<'a> CabSubject<'a> {
         for (i, f) in plan.folders.iter().enumerate() {
             out.write_all(f)?;
             let reserve_at = h.folders_offset + i as u64 * entry + FOLDER_SIZE;
-            copy_range(self.input, reserve_at, u64::from(h.folder_reserve), out)?;
+            copy_range(&*self.input, reserve_at, u64::from(h.folder_reserve), out)?;
         }
         copy_range(
-            self.input,
+            &*self.input,
             h.folders_end,
             u64::from(h.cb_cabinet).saturating_sub(h.folders_end),
             out,
@@ -301,10 +302,15 @@ impl Subject for CabSubject<'_> {
         for (i, f) in plan.folders.iter().enumerate() {
             md.update(f);
             let reserve_at = h.folders_offset + i as u64 * entry + FOLDER_SIZE;
-            hash_range(self.input, reserve_at, u64::from(h.folder_reserve), &mut md)?;
+            hash_range(
+                &*self.input,
+                reserve_at,
+                u64::from(h.folder_reserve),
+                &mut md,
+            )?;
         }
         hash_range(
-            self.input,
+            &*self.input,
             h.folders_end,
             u64::from(h.cb_cabinet).saturating_sub(h.folders_end),
             &mut md,
@@ -338,7 +344,7 @@ impl Subject for CabSubject<'_> {
         }
         let offset = u64::from(sig.offset);
         let data = read_vec(
-            self.input,
+            &*self.input,
             Format::Cab,
             offset,
             u64::from(sig.length),
@@ -354,7 +360,7 @@ impl Subject for CabSubject<'_> {
     /// Writes the cabinet with a signature record for `pkcs7` in its header reserve (added,
     /// with every offset and `cbCabinet` moved, when there is none) and `pkcs7` zero padded to
     /// 8 bytes after the cabinet data: byte for byte what osslsigncode writes.
-    fn with_signature(&self, pkcs7: &[u8], out: &mut dyn Write) -> Result<()> {
+    fn with_signature_unchecked(&self, pkcs7: &[u8], out: &mut dyn Write) -> Result<()> {
         let padded = pkcs7.len().div_ceil(8).saturating_mul(8);
         let sig_len = u32::try_from(padded)
             .ok()
@@ -383,7 +389,7 @@ impl Subject for CabSubject<'_> {
     /// found"; removing nothing is not an error here).
     fn without_signature(&self, out: &mut dyn Write) -> Result<()> {
         if !self.is_signed() {
-            copy_range(self.input, 0, self.header.file_len, out)?;
+            copy_range(&*self.input, 0, self.header.file_len, out)?;
             out.flush()?;
             return Ok(());
         }
@@ -399,7 +405,7 @@ mod tests {
     #[test]
     fn not_a_cabinet() {
         for bad in [&b""[..], b"MSCF", &[0u8; 200], b"MZ\x90\x00"] {
-            let err = CabSubject::parse(&bad).unwrap_err();
+            let err = CabSubject::parse(bad).unwrap_err();
             assert!(matches!(err, Error::Malformed(_)), "{err}");
         }
     }

@@ -106,7 +106,8 @@ fn prehash_entry(e: &MsiEntry, h: &mut Hasher, is_root: bool) {
 
 impl<'a> MsiSubject<'a> {
     /// Open the compound file in `input` and read its directory.
-    pub fn parse(input: &'a dyn Input) -> Result<Self> {
+    pub fn parse(input: impl Input + 'a) -> Result<Self> {
+        let input: crate::input::SharedInput<'a> = std::sync::Arc::new(input);
         let mut magic = [0u8; 8];
         if input.len() < 512 || input.read_exact_at(0, &mut magic).is_err() || magic != MAGIC {
             return Err(Error::malformed(
@@ -392,7 +393,7 @@ impl Subject for MsiSubject<'_> {
             .is_ok())
     }
 
-    fn with_signature(&self, pkcs7: &[u8], out: &mut dyn Write) -> Result<()> {
+    fn with_signature_unchecked(&self, pkcs7: &[u8], out: &mut dyn Write) -> Result<()> {
         let sd = crate::cms::SignedData::parse(pkcs7)?;
         let alg = sd.indirect_data.digest_algorithm;
         let dse = self.dse_variant(alg, &sd.indirect_data.digest)??;
@@ -424,7 +425,7 @@ mod tests {
     #[test]
     fn not_a_compound_file() {
         for bad in [&b""[..], &MAGIC[..], &[0u8; 1024], b"MZ\x90\x00"] {
-            let err = MsiSubject::parse(&bad).unwrap_err();
+            let err = MsiSubject::parse(bad).unwrap_err();
             assert!(matches!(err, Error::Malformed(_)), "{err}");
         }
         let mut header_only = vec![0u8; 512];

@@ -3,17 +3,17 @@
 
 use std::io::{self, Read, Seek, SeekFrom};
 
-use crate::input::Input;
+use crate::input::{Input, SharedInput};
 
 /// A cursor over an [`Input`]: each `read` is one positioned read at the cursor.
 pub struct InputReader<'a> {
-    input: &'a dyn Input,
+    input: SharedInput<'a>,
     pos: u64,
 }
 
 impl<'a> InputReader<'a> {
     /// A cursor at offset 0 of `input`.
-    pub fn new(input: &'a dyn Input) -> Self {
+    pub fn new(input: SharedInput<'a>) -> Self {
         Self { input, pos: 0 }
     }
 }
@@ -71,7 +71,7 @@ mod tests {
     #[test]
     fn reads_and_seeks_like_a_cursor() {
         let data: Vec<u8> = (0u8..10).collect();
-        let mut r = InputReader::new(&data);
+        let mut r = InputReader::new(std::sync::Arc::new(data));
         let mut buf = [0u8; 4];
         assert_eq!(r.read(&mut buf).unwrap(), 4);
         assert_eq!(buf, [0, 1, 2, 3]);

@@ -13,7 +13,6 @@
 pub mod certificate_table;
 pub mod checksum;
 pub mod header;
-pub mod in_place;
 pub mod page_hashes;
 
 use std::io::Write;
@@ -30,10 +29,10 @@ pub use header::{CertificateTableLocation, PeHeaders, SectionHeader};
 
 /// A parsed PE file.
 pub struct PeSubject<'a> {
-    input: &'a dyn Input,
+    input: crate::input::SharedInput<'a>,
     headers: PeHeaders,
     /// Whether [`Subject::digest`] also sums the image for the PE checksum (for an update).
-    record_checksum: bool,
+    record_checksum: std::sync::atomic::AtomicBool,
     /// That sum, from the last digest pass: the image up to its certificate table with the
     /// `CheckSum` and the certificate directory entry as zeros.
     image_checksum: std::sync::Mutex<Option<PeChecksum>>,
@@ -57,21 +56,23 @@ const ZEROS: [u8; 8] = [0; 8];
 
 impl<'a> PeSubject<'a> {
     /// Parse the headers of the PE file in `input`.
-    pub fn parse(input: &'a dyn Input) -> Result<Self> {
-        let headers = PeHeaders::parse(input)?;
+    pub fn parse(input: impl Input + 'a) -> Result<Self> {
+        let input: crate::input::SharedInput<'a> = std::sync::Arc::new(input);
+        let headers = PeHeaders::parse(&*input)?;
         Ok(Self {
             input,
             headers,
-            record_checksum: false,
+            record_checksum: std::sync::atomic::AtomicBool::new(false),
             image_checksum: std::sync::Mutex::new(None),
         })
     }
 
     /// [`PeSubject::parse`] for a file about to be signed in place: the digest pass also sums
     /// the image for the PE checksum, so [`PeSubject::signature_patch`] needs no second read.
-    pub fn parse_for_update(input: &'a dyn Input) -> Result<Self> {
-        let mut s = Self::parse(input)?;
-        s.record_checksum = true;
+    pub fn parse_for_update(input: impl Input + 'a) -> Result<Self> {
+        let s = Self::parse(input)?;
+        s.record_checksum
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(s)
     }
 
@@ -115,19 +116,24 @@ impl<'a> PeSubject<'a> {
             return Ok(sum);
         }
         let mut sum = PeChecksum::new();
-        crate::input::stream(self.input, &self.digest_spans(), &mut [], &mut |off, w| {
-            sum.add_at(off, w);
-            Ok(())
-        })?;
+        crate::input::stream(
+            &*self.input,
+            &self.digest_spans(),
+            &mut [],
+            &mut |off, w| {
+                sum.add_at(off, w);
+                Ok(())
+            },
+        )?;
         Ok(sum)
     }
 
     /// What signing in place with `pkcs7` changes in the file: the header bytes from
     /// `CheckSum` to the certificate directory entry (the commit), and everything from the
     /// end of the image on (padding and the new certificate table, replacing any old one).
-    /// The result, applied with [`in_place::apply`], is byte for byte what
+    /// The result, applied with [`crate::patch::apply`], is byte for byte what
     /// [`Subject::with_signature`] writes; no byte of the image is read again.
-    pub fn signature_patch(&self, pkcs7: &[u8]) -> Result<in_place::Patch> {
+    pub fn signature_patch(&self, pkcs7: &[u8]) -> Result<crate::patch::Patch> {
         self.refuse_trailing_data()?;
         let (dir, entry, table_offset) = self.new_certificate_table(pkcs7)?;
         let h = &self.headers;
@@ -141,7 +147,7 @@ impl<'a> PeSubject<'a> {
 
         let window_len = h.cert_dir_offset + 8 - h.checksum_offset;
         let old_window = read_vec(
-            self.input,
+            &*self.input,
             Format::Pe,
             h.checksum_offset,
             window_len,
@@ -158,7 +164,7 @@ impl<'a> PeSubject<'a> {
             .ok_or_else(|| Error::malformed(Format::Pe, h.cert_dir_offset, "header window"))?
             .copy_from_slice(&dir);
         let old_tail = read_vec(
-            self.input,
+            &*self.input,
             Format::Pe,
             end,
             h.file_len - end,
@@ -166,15 +172,15 @@ impl<'a> PeSubject<'a> {
         )?;
         let mut new_tail = vec![0u8; (table_offset - end) as usize];
         new_tail.extend_from_slice(&entry);
-        Ok(in_place::Patch {
+        Ok(crate::patch::Patch {
             old_len: h.file_len,
             new_len,
-            data: vec![in_place::Range {
+            data: vec![crate::patch::Range {
                 offset: end,
                 old: old_tail,
                 new: new_tail,
             }],
-            commit: in_place::Range {
+            commit: crate::patch::Range {
                 offset: h.checksum_offset,
                 old: old_window,
                 new: new_window,
@@ -225,7 +231,7 @@ impl<'a> PeSubject<'a> {
             )));
         }
         let bytes = read_vec(
-            self.input,
+            &*self.input,
             Format::Pe,
             table.offset,
             table.size,
@@ -255,13 +261,13 @@ impl<'a> PeSubject<'a> {
     pub fn compute_checksum(&self) -> Result<u32> {
         let mut sum = PeChecksum::new();
         let c = self.headers.checksum_offset;
-        for_each_chunk(self.input, 0, c, |b| {
+        for_each_chunk(&*self.input, 0, c, |b| {
             sum.update(b);
             Ok(())
         })?;
         sum.update(&[0; 4]);
         let rest = self.headers.file_len.saturating_sub(c + 4);
-        for_each_chunk(self.input, c + 4, rest, |b| {
+        for_each_chunk(&*self.input, c + 4, rest, |b| {
             sum.update(b);
             Ok(())
         })?;
@@ -314,7 +320,7 @@ impl<'a> PeSubject<'a> {
         let checksum = sum.finish().to_le_bytes();
         for piece in self.pieces(&checksum, &dir_entry, tail) {
             match piece {
-                Piece::Input { offset, len } => copy_range(self.input, offset, len, out)?,
+                Piece::Input { offset, len } => copy_range(&*self.input, offset, len, out)?,
                 Piece::Bytes(b) => out.write_all(b)?,
             }
         }
@@ -333,8 +339,11 @@ impl Subject for PeSubject<'_> {
     /// the image for the PE checksum on the reading thread.
     fn digest(&self, algs: &[DigestAlgorithm]) -> Result<Vec<Vec<u8>>> {
         let mut md = MultiDigest::new(algs);
-        let mut sum = self.record_checksum.then(PeChecksum::new);
-        md.update_from(self.input, &self.digest_spans(), &mut |off, w| {
+        let mut sum = self
+            .record_checksum
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .then(PeChecksum::new);
+        md.update_from(&*self.input, &self.digest_spans(), &mut |off, w| {
             if let Some(s) = sum.as_mut() {
                 s.add_at(off, w);
             }
@@ -371,7 +380,7 @@ impl Subject for PeSubject<'_> {
                 let link = match tables.iter().find(|(a, _)| *a == ph) {
                     Some((_, t)) => page_hashes::spc_link(t, ph),
                     None => {
-                        let t = page_hashes::compute(self.input, &self.headers, ph)?;
+                        let t = page_hashes::compute(&*self.input, &self.headers, ph)?;
                         let link = page_hashes::spc_link(&t, ph);
                         tables.push((ph, t));
                         link
@@ -389,7 +398,7 @@ impl Subject for PeSubject<'_> {
         let Some((alg, signed)) = page_hashes::from_pe_image_data(value)? else {
             return Ok(SubjectCheck::default());
         };
-        let computed = page_hashes::compute(self.input, &self.headers, alg)?;
+        let computed = page_hashes::compute(&*self.input, &self.headers, alg)?;
         let entry = 4 + alg.output_size();
         Ok(SubjectCheck {
             page_hashes: Some(PageHashCheck {
@@ -441,7 +450,7 @@ impl Subject for PeSubject<'_> {
     /// 8 bytes, then one `WIN_CERTIFICATE` entry holding `pkcs7` padded to 8 bytes (whose
     /// `dwLength` and the directory `Size` both count that padding), with the directory entry
     /// and `CheckSum` updated: byte for byte what osslsigncode writes.
-    fn with_signature(&self, pkcs7: &[u8], out: &mut dyn Write) -> Result<()> {
+    fn with_signature_unchecked(&self, pkcs7: &[u8], out: &mut dyn Write) -> Result<()> {
         self.refuse_trailing_data()?;
         let (dir, entry, _) = self.new_certificate_table(pkcs7)?;
         self.write_with(dir, &entry, out)
@@ -453,10 +462,20 @@ impl Subject for PeSubject<'_> {
     ///
     /// An unsigned file is copied unchanged (osslsigncode refuses it with "No signature
     /// found"; removing nothing is not an error here).
+    fn prepare_in_place(&self) -> bool {
+        self.record_checksum
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        true
+    }
+
+    fn signature_patch(&self, pkcs7: &[u8]) -> Result<Option<crate::patch::Patch>> {
+        PeSubject::signature_patch(self, pkcs7).map(Some)
+    }
+
     fn without_signature(&self, out: &mut dyn Write) -> Result<()> {
         self.refuse_trailing_data()?;
         if !self.is_signed() {
-            copy_range(self.input, 0, self.headers.file_len, out)?;
+            copy_range(&*self.input, 0, self.headers.file_len, out)?;
             out.flush()?;
             return Ok(());
         }
@@ -471,7 +490,7 @@ mod tests {
     #[test]
     fn not_a_pe() {
         for bad in [&b""[..], b"MZ", &[0u8; 200], b"PK\x03\x04"] {
-            let err = PeSubject::parse(&bad).unwrap_err();
+            let err = PeSubject::parse(bad).unwrap_err();
             assert!(matches!(err, Error::Malformed(_)), "{err}");
         }
     }

@@ -1,36 +1,133 @@
-//! Signing orchestration: subject digest -> SpcIndirectDataContent -> signed attributes ->
-//! [`Signer`] -> SignedData -> embedded signature, written atomically.
+//! Signing: subject digest -> SpcIndirectDataContent -> signed attributes -> [`Signer`] ->
+//! SignedData -> timestamps -> nesting -> embedded signature, written crash-safely.
 //!
-//! [`prepare`] stops before the private key is needed and returns a [`PendingSignature`]
-//! holding the digest to sign; [`PendingSignature::finish`] completes it with the signature
-//! value. [`sign`] does both with a [`Signer`].
+//! Which function to use:
+//! - [`sign_file`] signs a file in place, [`sign_file_to`] into another file, [`sign_batch`]
+//!   many files with one signer in parallel: with every option of [`SignOptions`] (digests,
+//!   profile, timestamps, nesting, page hashes, MSI options). This is what most users want.
+//! - [`sign`] returns the PKCS#7 for a [`Subject`] you opened, without writing anything
+//!   (detached signatures, custom outputs); `Subject::with_signature` embeds it.
+//! - [`prepare`] / [`complete`] split signing in two for a key that lives elsewhere (a signing
+//!   server, an HSM behind a network): see [`PendingSignature`].
+//! - [`embed_file`], [`timestamp_file`], [`remove_signatures_file`], [`remove_nested_file`] and
+//!   [`finish_file`] do the other file operations of signtool.
 
+mod batch;
+mod file;
+mod pending;
 #[cfg(feature = "serde")]
 mod state;
 
-use std::io::Write;
-use std::path::Path;
+pub use batch::{sign_batch, BatchItem};
+pub use file::{
+    embed_file, finish_file, remove_nested_file, remove_signatures_file, sign_file, sign_file_to,
+    timestamp_file,
+};
+pub use pending::{complete, prepare, PendingSignature};
+
+pub use crate::output::{write_atomically, write_atomically_like};
+
+use std::sync::Arc;
 use std::time::SystemTime;
 
-use der::{Decode, Encode};
-use x509_cert::Certificate;
-
-use crate::cms::attributes::{self, AttributeOptions, Profile};
-use crate::cms::oids;
-use crate::cms::signed_data::{self, SignedDataParts};
-use crate::cms::tlv;
+use crate::cms::attributes::{AttributeOptions, Profile};
+use crate::cms::{oids, tlv};
 use crate::digest::DigestAlgorithm;
-use crate::error::{CryptoError, Error, Result};
-use crate::input::FileInput;
+use crate::error::{Error, Result};
 use crate::signer::{SignatureAlgorithm, Signer};
-use crate::subject::{self, Subject, SubjectOptions};
+use crate::subject::{Subject, SubjectOptions};
+use crate::timestamp::{TimestampKind, Timestamper};
 
-/// Settings for one signature.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// How to timestamp the signatures being made: a [`Timestamper`] (for example
+/// `timestamp::HttpTimestamper` with the `http` feature), the protocol, and the digest of the
+/// RFC 3161 message imprint.
+#[derive(Clone)]
+pub struct TimestampOptions {
+    timestamper: Arc<dyn Timestamper + Send + Sync>,
+    kind: TimestampKind,
+    digest: DigestAlgorithm,
+}
+
+impl std::fmt::Debug for TimestampOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TimestampOptions")
+            .field("timestamper", &self.timestamper.name())
+            .field("kind", &self.kind)
+            .field("digest", &self.digest)
+            .finish()
+    }
+}
+
+impl TimestampOptions {
+    /// RFC 3161 timestamps (signtool `/tr`) from `timestamper`, SHA-256 message imprint.
+    pub fn rfc3161(timestamper: impl Timestamper + Send + Sync + 'static) -> Self {
+        Self {
+            timestamper: Arc::new(timestamper),
+            kind: TimestampKind::Rfc3161,
+            digest: DigestAlgorithm::Sha256,
+        }
+    }
+
+    /// Legacy Authenticode timestamps (signtool `/t`) from `timestamper`.
+    pub fn legacy(timestamper: impl Timestamper + Send + Sync + 'static) -> Self {
+        Self {
+            kind: TimestampKind::Legacy,
+            ..Self::rfc3161(timestamper)
+        }
+    }
+
+    /// RFC 3161 timestamps from the servers at `urls`, tried in order (feature `http`).
+    #[cfg(feature = "http")]
+    pub fn rfc3161_urls<I, S>(urls: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self::rfc3161(crate::timestamp::HttpTimestamper::new(urls))
+    }
+
+    /// The digest of the RFC 3161 message imprint (signtool `/td`).
+    pub fn with_digest(mut self, digest: DigestAlgorithm) -> Self {
+        self.digest = digest;
+        self
+    }
+
+    /// The protocol.
+    pub fn kind(&self) -> TimestampKind {
+        self.kind
+    }
+
+    /// Timestamp the primary signature of `pkcs7` and each of its nested signatures.
+    pub fn apply_to_all(&self, pkcs7: &[u8]) -> Result<Vec<u8>> {
+        crate::timestamp::apply_to_all(pkcs7, self.timestamper.as_ref(), self.kind, self.digest)
+    }
+
+    /// Timestamp the primary signature of `pkcs7` only.
+    pub fn apply(&self, pkcs7: &[u8]) -> Result<Vec<u8>> {
+        crate::timestamp::apply(pkcs7, self.timestamper.as_ref(), self.kind, self.digest)
+    }
+}
+
+/// Settings for signing. Build with [`SignOptions::new`] (or `default()`) and the `with_*`
+/// methods:
+///
+/// ```
+/// use authsign::{DigestAlgorithm, Profile, SignOptions};
+/// let opts = SignOptions::new()
+///     .with_digest(DigestAlgorithm::Sha1)
+///     .with_nested_digest(DigestAlgorithm::Sha256)
+///     .with_profile(Profile::Signtool)
+///     .with_description("My app");
+/// assert_eq!(opts.nested_digests, vec![DigestAlgorithm::Sha256]);
+/// ```
+#[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct SignOptions {
     /// Digest algorithm of the file digest and the signature (default SHA-256).
     pub digest: DigestAlgorithm,
+    /// Further digest algorithms, each signed as a nested signature of the primary one, in this
+    /// order (dual signing, like signtool `/as`): one pass over the file computes them all.
+    pub nested_digests: Vec<DigestAlgorithm>,
     /// Which tool's signed attributes to reproduce.
     pub profile: Profile,
     /// SpcSpOpusInfo program name.
@@ -41,15 +138,103 @@ pub struct SignOptions {
     pub signing_time: Option<SystemTime>,
     /// Format-specific options.
     pub subject: SubjectOptions,
-    /// Further digest algorithms, each signed as a nested signature of the primary one, in this
-    /// order (dual signing, like signtool `/as`): one pass over the file computes them all.
-    pub nested_digests: Vec<DigestAlgorithm>,
-    /// Set by [`sign_nested`]: the signature being made will be nested after this many nested
-    /// signatures already in the file (it numbers them with the sequenceNumber attribute).
-    pub nested_after: Option<usize>,
+    /// Timestamp every new signature (the primary one and each nested one).
+    pub timestamp: Option<TimestampOptions>,
+    /// Keep the file's signatures and add the new ones as nested signatures after them
+    /// (signtool `/as`); an unsigned file is signed normally.
+    pub nest: bool,
+    /// Files signed at once by [`sign_batch`] (0: chosen from the number of processors).
+    pub batch_workers: usize,
 }
 
 impl SignOptions {
+    /// The defaults: SHA-256, the signtool profile, no timestamp.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The digest algorithm of the (primary) signature.
+    pub fn with_digest(mut self, digest: DigestAlgorithm) -> Self {
+        self.digest = digest;
+        self
+    }
+
+    /// Add a nested signature with `digest` (dual signing).
+    pub fn with_nested_digest(mut self, digest: DigestAlgorithm) -> Self {
+        self.nested_digests.push(digest);
+        self
+    }
+
+    /// The first of `digests` for the primary signature, the others nested (dual signing);
+    /// empty leaves the options as they are.
+    pub fn with_digests(mut self, digests: &[DigestAlgorithm]) -> Self {
+        if let Some((first, rest)) = digests.split_first() {
+            self.digest = *first;
+            self.nested_digests = rest.to_vec();
+        }
+        self
+    }
+
+    /// The signed-attribute profile.
+    pub fn with_profile(mut self, profile: Profile) -> Self {
+        self.profile = profile;
+        self
+    }
+
+    /// The program name (SpcSpOpusInfo).
+    pub fn with_description(mut self, description: impl Into<String>) -> Self {
+        self.description = Some(description.into());
+        self
+    }
+
+    /// The program URL (SpcSpOpusInfo).
+    pub fn with_url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// The signingTime attribute.
+    pub fn with_signing_time(mut self, time: SystemTime) -> Self {
+        self.signing_time = Some(time);
+        self
+    }
+
+    /// Timestamp the new signatures.
+    pub fn with_timestamp(mut self, timestamp: TimestampOptions) -> Self {
+        self.timestamp = Some(timestamp);
+        self
+    }
+
+    /// Nest the new signatures after the file's existing ones.
+    pub fn nesting(mut self, nest: bool) -> Self {
+        self.nest = nest;
+        self
+    }
+
+    /// PE: include page hashes.
+    pub fn with_page_hashes(mut self, page_hashes: bool) -> Self {
+        self.subject.page_hashes = page_hashes;
+        self
+    }
+
+    /// MSI: write the MsiDigitalSignatureEx stream (the signtool profile always does).
+    pub fn with_msi_dse(mut self, msi_dse: bool) -> Self {
+        self.subject.msi_dse = msi_dse;
+        self
+    }
+
+    /// How many files [`sign_batch`] signs at once (0: chosen from the number of processors).
+    pub fn with_batch_workers(mut self, workers: usize) -> Self {
+        self.batch_workers = workers;
+        self
+    }
+
+    /// Format-specific options.
+    pub fn with_subject_options(mut self, subject: SubjectOptions) -> Self {
+        self.subject = subject;
+        self
+    }
+
     /// The subject options with what the profile implies: signtool always writes
     /// MsiDigitalSignatureEx and SpcSipInfo version 2 for MSI; osslsigncode writes version 1
     /// and the Ex stream only when asked.
@@ -91,427 +276,96 @@ pub fn signature_algorithm_der(scheme: SignatureAlgorithm, alg: DigestAlgorithm)
     }
 }
 
-/// A signature waiting for its signature value: the output of [`prepare`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PendingSignature {
-    digest_algorithm: DigestAlgorithm,
-    scheme: SignatureAlgorithm,
-    indirect_data: Vec<u8>,
-    signed_attributes: Vec<u8>,
-    certificates: Vec<Vec<u8>>,
-    issuer: Vec<u8>,
-    serial: Vec<u8>,
-    digest: Vec<u8>,
-}
-
-impl PendingSignature {
-    /// The digest algorithm the key must sign with.
-    pub fn digest_algorithm(&self) -> DigestAlgorithm {
-        self.digest_algorithm
-    }
-
-    /// The digest the key must sign: the hash of the DER signed attributes.
-    pub fn digest(&self) -> &[u8] {
-        &self.digest
-    }
-
-    /// The DER signed attributes (a SET) whose digest is signed.
-    pub fn signed_attributes(&self) -> &[u8] {
-        &self.signed_attributes
-    }
-
-    /// The DER SpcIndirectDataContent being signed.
-    pub fn indirect_data(&self) -> &[u8] {
-        &self.indirect_data
-    }
-
-    /// The signature scheme of the key that must sign.
-    pub fn scheme(&self) -> SignatureAlgorithm {
-        self.scheme
-    }
-
-    /// Complete the SignedData with `signature` (RSA PKCS#1 v1.5 bytes or DER ECDSA) and
-    /// return the DER PKCS#7 ContentInfo. The signature is checked against the signer
-    /// certificate's public key first: a signature made with the wrong key, over the wrong
-    /// digest, or damaged on its way back from a signing server is refused.
-    pub fn finish(&self, signature: &[u8]) -> Result<Vec<u8>> {
-        if signature.is_empty() {
-            return Err(Error::Signer(
-                "the signer returned an empty signature".into(),
-            ));
-        }
-        let leaf = self
-            .certificates
-            .first()
-            .and_then(|c| Certificate::from_der(c).ok())
-            .ok_or_else(|| Error::Crypto(CryptoError::Key("no signer certificate".into())))?;
-        crate::crypto::verify_signed_digest(
-            leaf.tbs_certificate().subject_public_key_info(),
-            self.digest_algorithm,
-            &self.digest,
-            signature,
-        )
-        .map_err(|e| {
-            Error::Signer(format!(
-                "the signature does not verify with the signer certificate's key: {e}"
-            ))
-        })?;
-        signed_data::build(&SignedDataParts {
-            indirect_data: &self.indirect_data,
-            digest_algorithm: self.digest_algorithm,
-            signed_attributes: &self.signed_attributes,
-            certificates: &self.certificates,
-            issuer: &self.issuer,
-            serial: &self.serial,
-            signature_algorithm: &signature_algorithm_der(self.scheme, self.digest_algorithm),
-            signature,
-            unsigned_attributes: None,
-        })
-    }
-}
-
-fn der_of(value: &impl Encode, what: &str) -> Result<Vec<u8>> {
-    value
-        .to_der()
-        .map_err(|e| Error::Crypto(CryptoError::Key(format!("cannot encode {what}: {e}"))))
-}
-
-/// Build everything up to the signature value for `subject`, signed by the leaf of
-/// `certificates` (leaf first) with a key of type `scheme`, for `opts.digest` (nested digests
-/// are ignored here: see [`prepare_all`]).
-pub fn prepare(
-    subject: &dyn Subject,
-    certificates: &[Certificate],
-    scheme: SignatureAlgorithm,
-    opts: &SignOptions,
-) -> Result<PendingSignature> {
-    let single = SignOptions {
-        nested_digests: Vec::new(),
-        ..opts.clone()
-    };
-    prepare_all(subject, certificates, scheme, &single)?
-        .pop()
-        .ok_or_else(|| Error::Unsupported("nothing to sign".into()))
-}
-
-/// [`prepare`] for the primary digest and every nested digest of `opts`, in that order,
-/// digesting the file once for all of them.
-pub fn prepare_all(
-    subject: &dyn Subject,
-    certificates: &[Certificate],
-    scheme: SignatureAlgorithm,
-    opts: &SignOptions,
-) -> Result<Vec<PendingSignature>> {
-    let leaf = certificates
-        .first()
-        .ok_or_else(|| Error::Crypto(CryptoError::Key("no signer certificate given".into())))?;
-    let issuer = der_of(leaf.tbs_certificate().issuer(), "issuer")?;
-    let serial = der_of(leaf.tbs_certificate().serial_number(), "serial number")?;
-    let certificates = certificates
-        .iter()
-        .map(|c| der_of(c, "certificate"))
-        .collect::<Result<Vec<_>>>()?;
-    let mut algs = vec![opts.digest];
-    algs.extend(opts.nested_digests.iter().copied());
-    if let Some(weak) = algs.iter().find(|a| !a.can_sign()) {
-        return Err(Error::Crypto(CryptoError::UnsupportedAlgorithm(format!(
-            "{weak} is accepted for verification only; sign with sha256, sha384, sha512 or sha1"
-        ))));
-    }
-    subject
-        .indirect_data_all(&algs, &opts.subject_options())?
-        .into_iter()
-        .zip(algs)
-        .enumerate()
-        .map(|(i, (indirect_data, alg))| {
-            let mut attribute_options = opts.attribute_options();
-            // Nested signatures are numbered after those already there.
-            attribute_options.sequence_number = match (i, opts.nested_after) {
-                (0, None) => None,
-                (i, Some(existing)) => u32::try_from(existing + i + 1).ok(),
-                (i, None) => u32::try_from(i).ok(),
-            };
-            let signed_attributes =
-                attributes::signed_attributes(&indirect_data, alg, &attribute_options)?;
-            Ok(PendingSignature {
-                digest_algorithm: alg,
-                scheme,
-                digest: alg.digest(&signed_attributes),
-                indirect_data,
-                signed_attributes,
-                certificates: certificates.clone(),
-                issuer: issuer.clone(),
-                serial: serial.clone(),
-            })
-        })
-        .collect()
-}
-
-/// Sign `subject` with `signer` and return the DER PKCS#7 signature (not yet embedded). With
-/// nested digests in `opts`, the result is the primary signature with the others nested in it.
+/// Sign `subject` with `signer` and return the DER PKCS#7 to embed (nothing is written): the
+/// primary signature with `opts`' nested digests nested in it, each timestamped when `opts`
+/// says so, and with [`SignOptions::nest`] all of them added after the subject's existing
+/// signatures. Embed it with `Subject::with_signature`.
 pub fn sign(subject: &dyn Subject, signer: &dyn Signer, opts: &SignOptions) -> Result<Vec<u8>> {
-    let pending = prepare_all(subject, signer.certificates(), signer.algorithm(), opts)?;
-    let mut signed = pending.iter().map(|p| {
-        let signature = signer.sign_digest(p.digest_algorithm(), p.digest())?;
-        p.finish(&signature)
-    });
-    let primary = signed
-        .next()
-        .ok_or_else(|| Error::Unsupported("nothing to sign".into()))??;
-    signed.try_fold(primary, |acc, nested| nest(&acc, &nested?))
+    let existing = if opts.nest {
+        subject.signature()?
+    } else {
+        None
+    };
+    sign_into(subject, signer, opts, existing)
 }
 
-/// Sign `subject` and nest the new signature(s) in `existing` (its current signature), after
-/// the nested signatures already there, numbering them as signtool `/as` does.
+/// Sign `subject` and nest the new signature(s) in `existing` (a PKCS#7 made for this file,
+/// embedded or not), after the nested signatures already there, numbering them as signtool
+/// `/as` does. Returns the combined PKCS#7.
 pub fn sign_nested(
     subject: &dyn Subject,
     signer: &dyn Signer,
     opts: &SignOptions,
     existing: &[u8],
 ) -> Result<Vec<u8>> {
-    let already = crate::cms::SignedData::parse(existing)?
-        .nested_signatures()
-        .len();
-    let opts = SignOptions {
-        nested_after: Some(already),
-        ..opts.clone()
+    sign_into(subject, signer, opts, Some(existing.to_vec()))
+}
+
+fn sign_into(
+    subject: &dyn Subject,
+    signer: &dyn Signer,
+    opts: &SignOptions,
+    existing: Option<Vec<u8>>,
+) -> Result<Vec<u8>> {
+    let already = existing
+        .as_deref()
+        .map(|e| crate::cms::SignedData::parse(e).map(|sd| sd.nested_signatures().len()))
+        .transpose()?;
+    let pending = pending::prepare_numbered(
+        subject,
+        signer.certificates(),
+        signer.algorithm(),
+        opts,
+        already,
+    )?;
+    let new = pending
+        .iter()
+        .map(|p| {
+            let signature = signer.sign_digest(p.digest_algorithm(), p.digest())?;
+            p.finish(&signature)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    assemble(new, existing, opts)
+}
+
+/// The PKCS#7 to embed from freshly made signatures (`new`, each a complete SignedData, the
+/// primary first): each is timestamped as `opts` says, then they are nested in `existing`
+/// (when nesting into a signed file) or in the first of them.
+fn assemble(new: Vec<Vec<u8>>, existing: Option<Vec<u8>>, opts: &SignOptions) -> Result<Vec<u8>> {
+    let new = match &opts.timestamp {
+        Some(ts) => new
+            .iter()
+            .map(|s| ts.apply(s))
+            .collect::<Result<Vec<_>>>()?,
+        None => new,
     };
-    let new = sign(subject, signer, &opts)?;
-    // `new` is the first new signature with any further ones nested in it; flatten them all
-    // into `existing`, in order.
-    let parsed = crate::cms::SignedData::parse(&new)?;
-    let first = crate::cms::edit::strip_nested_signatures(&new)?;
-    let mut out = nest(existing, &first)?;
-    for n in parsed.nested_signatures() {
-        out = nest(&out, &n)?;
+    let mut parts = new.into_iter();
+    let mut out = match existing {
+        Some(existing) => existing,
+        None => parts
+            .next()
+            .ok_or_else(|| Error::Unsupported("nothing to sign".into()))?,
+    };
+    for nested in parts {
+        out = nest(&out, &nested)?;
     }
     Ok(out)
 }
 
 /// Add `nested` (a DER PKCS#7 signature) as a nested signature of `existing`, after the
-/// nested signatures it already has.
+/// nested signatures it already has. `nested`'s own nested signatures, if any, are added
+/// after it, in order.
 pub fn nest(existing: &[u8], nested: &[u8]) -> Result<Vec<u8>> {
-    crate::cms::SignedData::parse(nested)?;
-    crate::cms::edit::add_nested_signature(existing, nested)
-}
-
-/// Write `path` through `write`, atomically: the data goes to a temporary file in the same
-/// directory, which is synced and renamed over `path` only when `write` succeeded. On error
-/// the temporary file is removed and `path` is untouched.
-pub fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> Result<()>,
-) -> Result<()> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
+    let parsed = crate::cms::SignedData::parse(nested)?;
+    let inner = parsed.nested_signatures();
+    let first = if inner.is_empty() {
+        nested.to_vec()
+    } else {
+        crate::cms::edit::strip_nested_signatures(nested)?
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".authsign-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    {
-        let mut buffered = std::io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-        write(&mut buffered)?;
-        buffered.flush()?;
+    let mut out = crate::cms::edit::add_nested_signature(existing, &first)?;
+    for n in inner {
+        out = crate::cms::edit::add_nested_signature(&out, &n)?;
     }
-    // Keep the permissions of a file being replaced.
-    if let Ok(meta) = std::fs::metadata(path) {
-        tmp.as_file().set_permissions(meta.permissions())?;
-    }
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| Error::Io(e.error))?;
-    Ok(())
-}
-
-/// Sign the file at `input` and write the signed file to `output` (or back to `input`,
-/// atomically, when `output` is `None`). Returns the DER PKCS#7 that was embedded.
-pub fn sign_file(
-    input: &Path,
-    output: Option<&Path>,
-    signer: &dyn Signer,
-    opts: &SignOptions,
-) -> Result<Vec<u8>> {
-    let file = FileInput::open(input)?;
-    let subject = subject::open(&file)?;
-    let pkcs7 = sign(subject.as_ref(), signer, opts)?;
-    write_atomically(output.unwrap_or(input), |out| {
-        subject.with_signature(&pkcs7, out)
-    })?;
-    Ok(pkcs7)
-}
-
-/// Check that the PKCS#7 signature `pkcs7` was made for `subject`: its SpcIndirectDataContent
-/// digest equals the subject's digest. Used before attaching a detached signature.
-pub fn check_signature_matches(subject: &dyn Subject, pkcs7: &[u8]) -> Result<()> {
-    let sd = crate::cms::SignedData::parse(pkcs7)?;
-    if subject.matches_indirect_data(&sd.indirect_data)? {
-        return Ok(());
-    }
-    let computed = subject.digest(&[sd.indirect_data.digest_algorithm])?;
-    Err(crate::error::VerifyError::DigestMismatch {
-        signed: hex::encode(&sd.indirect_data.digest),
-        computed: hex::encode(computed.first().map(Vec::as_slice).unwrap_or_default()),
-    }
-    .into())
-}
-
-/// Whether the file at `path` starts with the PE magic `MZ`.
-fn is_pe(path: &Path) -> Result<bool> {
-    let mut magic = [0u8; 2];
-    let f = std::fs::File::open(path)?;
-    Ok(crate::input::Input::len(&f) >= 2
-        && crate::input::Input::read_exact_at(&f, 0, &mut magic).is_ok()
-        && &magic == b"MZ")
-}
-
-/// Sign the file at `path` in place, writing only what changes (for PE: 12 header bytes and
-/// the certificate table at the end): one read pass over the file computes every digest and
-/// the PE checksum, and nothing is rewritten. Crash-safe: if this fails or the process or
-/// machine stops midway, the file is the old one or the new one (see [`crate::pe::in_place`]
-/// for how; an unfinished earlier update of the file is rolled back first). Formats that
-/// cannot be patched are signed with [`sign_file`] (rewritten to a temporary file, renamed).
-/// Returns the DER PKCS#7 that was embedded.
-pub fn sign_in_place(path: &Path, signer: &dyn Signer, opts: &SignOptions) -> Result<Vec<u8>> {
-    if !is_pe(path)? {
-        return sign_file(path, None, signer, opts);
-    }
-    crate::pe::in_place::recover_path(path)?;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)?;
-    let pe = crate::pe::PeSubject::parse_for_update(&file)?;
-    let pkcs7 = sign(&pe, signer, opts)?;
-    let patch = pe.signature_patch(&pkcs7)?;
-    crate::pe::in_place::apply(
-        &file,
-        &patch,
-        Some(&crate::pe::in_place::journal_path(path)),
-    )?;
-    Ok(pkcs7)
-}
-
-/// Sign `input` into a new file `output` (replaced atomically if it exists), leaving `input`
-/// as it is. For PE the copy runs on a second thread (`std::fs::copy`: `copy_file_range` on
-/// Linux, a reflink where the file system has them) while the file is hashed, and the
-/// signature is then patched into the copy before it is synced and renamed to `output`: the
-/// output is the complete signed file or absent (or its old self), never partial. The sync
-/// writes the whole copy to disk, which bounds the speed of this on large files by the disk
-/// (it starts while the file is still being hashed).
-pub fn sign_file_to(
-    input: &Path,
-    output: &Path,
-    signer: &dyn Signer,
-    opts: &SignOptions,
-) -> Result<Vec<u8>> {
-    if !is_pe(input)? {
-        return sign_file(input, Some(output), signer, opts);
-    }
-    let dir = match output.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
-    };
-    let tmp = tempfile::Builder::new()
-        .prefix(".authsign-")
-        .suffix(".tmp")
-        .tempfile_in(dir)?;
-    let file = FileInput::open(input)?;
-    let (copied, signed) = std::thread::scope(|scope| {
-        // Copy, then start writing the copy to disk while the hashing goes on: the final
-        // sync then only has the patched bytes left to flush.
-        let copy = scope.spawn(|| {
-            std::fs::copy(input, tmp.path())?;
-            std::fs::File::open(tmp.path())?.sync_data()
-        });
-        let signed = (|| {
-            let pe = crate::pe::PeSubject::parse_for_update(&file)?;
-            let pkcs7 = sign(&pe, signer, opts)?;
-            let patch = pe.signature_patch(&pkcs7)?;
-            Ok::<_, Error>((pkcs7, patch))
-        })();
-        let copied = copy
-            .join()
-            .unwrap_or_else(|_| Err(std::io::Error::other("copy thread panicked")))
-            .map(|_| ());
-        (copied, signed)
-    });
-    let (pkcs7, patch) = signed?;
-    copied?;
-    let out = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(tmp.path())?;
-    crate::pe::in_place::apply(&out, &patch, None)?;
-    drop(out);
-    tmp.persist(output).map_err(|e| Error::Io(e.error))?;
-    Ok(pkcs7)
-}
-
-/// One file of a [`sign_batch`] call: signed in place, or into `output`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BatchItem {
-    /// The file to sign.
-    pub input: std::path::PathBuf,
-    /// Where to write the signed file; `None` signs in place ([`sign_in_place`]).
-    pub output: Option<std::path::PathBuf>,
-}
-
-impl BatchItem {
-    /// Sign `input` in place.
-    pub fn in_place(input: impl Into<std::path::PathBuf>) -> Self {
-        Self {
-            input: input.into(),
-            output: None,
-        }
-    }
-}
-
-/// Sign many files with one signer, in parallel: `workers` threads (0: twice the number of
-/// processors, at least 8: they mostly wait for the signer and for `fsync`) each take the next file, hash it and call the signer, so files are
-/// hashed while other threads wait for the signer (an HSM takes 80 ms to 1.5 s a signature)
-/// and a signer that allows concurrent calls gets them. Returns one result per item, in order
-/// (the DER PKCS#7 embedded, or why that file failed); one file failing does not stop the
-/// others.
-pub fn sign_batch(
-    items: &[BatchItem],
-    signer: &(dyn Signer + Sync),
-    opts: &SignOptions,
-    workers: usize,
-) -> Vec<Result<Vec<u8>>> {
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::Mutex;
-    let workers = match workers {
-        0 => std::thread::available_parallelism()
-            .map_or(8, |n| n.get() * 4)
-            .max(8),
-        n => n,
-    }
-    .min(items.len().max(1));
-    let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<Option<Result<Vec<u8>>>>> =
-        Mutex::new((0..items.len()).map(|_| None).collect());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(i) else { break };
-                let r = match &item.output {
-                    None => sign_in_place(&item.input, signer, opts),
-                    Some(out) => sign_file_to(&item.input, out, signer, opts),
-                };
-                if let Ok(mut all) = results.lock() {
-                    if let Some(slot) = all.get_mut(i) {
-                        *slot = Some(r);
-                    }
-                }
-            });
-        }
-    });
-    results
-        .into_inner()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
-        .into_iter()
-        .map(|r| r.unwrap_or_else(|| Err(Error::Signer("a batch worker stopped".into()))))
-        .collect()
+    Ok(out)
 }

@@ -92,7 +92,9 @@ pub use pkcs11::{KeySelector, Pkcs11Options, Pkcs11Signer, TokenSelector};
 #[cfg(feature = "pkcs12")]
 mod pkcs12;
 mod secret;
+mod source;
 pub use secret::Secret;
+pub use source::{certificates_from_files, KeySource};
 
 /// Orders a certificate chain: `leaf` first, then each issuer found among `others` (matched by
 /// subject name, self-signed certificates end the chain). Certificates of `others` that are not

@@ -159,7 +159,7 @@ impl Verifier {
     /// malformed gives an invalid report with the reason (`not-signed`,
     /// `unsupported-format`, `malformed`, `unreadable`) instead of an error.
     pub fn verify_input(&self, input: &dyn Input) -> Report {
-        let subject = match crate::subject::open(input) {
+        let subject = match crate::open::open(input) {
             Ok(s) => s,
             Err(e) => return self.failed(None, e),
         };

@@ -1,11 +1,11 @@
-//! Signing in place: change only the bytes a new signature changes, crash-safely.
+//! Changing a file in place, crash-safely: only the bytes a new signature changes are written.
 //!
 //! A signed PE file differs from the unsigned one in 12 header bytes (`CheckSum` and the
 //! certificate directory entry) and in what follows the image (zero padding and the certificate
 //! table). A [`Patch`] lists those ranges with their old and new bytes; [`apply`] writes them
 //! without reading or rewriting the rest of the file, so signing a 1 GiB file in place writes a
-//! few kilobytes. Nothing here knows PE: a format whose signature is appended and announced in
-//! a header (CAB) can build a [`Patch`] too.
+//! few kilobytes. Nothing here knows a file format: a subject that can be updated this way
+//! builds its [`Patch`] (`Subject::signature_patch`).
 //!
 //! # Crash safety
 //!
@@ -160,7 +160,7 @@ pub fn apply(target: &dyn PatchTarget, patch: &Patch, journal: Option<&Path>) ->
             )));
         }
         let bytes = encode_journal(patch);
-        crate::sign::write_atomically(j, |out| out.write_all(&bytes).map_err(Into::into))?;
+        crate::output::write_atomically(j, |out| out.write_all(&bytes).map_err(Into::into))?;
         sync_dir(j);
     }
     // With the journal durable, the order of the writes no longer matters (recovery restores
@@ -251,7 +251,6 @@ pub fn recover_path(path: &Path) -> Result<bool> {
 mod tests {
     use super::*;
     use crate::input::Input;
-    use crate::subject::Subject;
     use std::fs::File;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -311,29 +310,42 @@ mod tests {
         }
     }
 
-    fn fixture(name: &str) -> Vec<u8> {
-        let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/fixtures/pe")
-            .join(name);
-        std::fs::read(p).unwrap()
+    /// A file of `len` bytes.
+    fn file_of(len: usize, seed: u8) -> Vec<u8> {
+        (0..len)
+            .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed))
+            .collect()
     }
 
-    /// The old bytes, the patch, and the new bytes `with_signature` writes.
+    /// A patch like a signature's: a header field rewritten (the commit) and a new tail
+    /// replacing the old one; returns it with the file it makes.
     fn case(old: &[u8]) -> (Patch, Vec<u8>) {
-        let subject = crate::pe::PeSubject::parse_for_update(&old).unwrap();
-        subject.digest(&[crate::DigestAlgorithm::Sha256]).unwrap();
-        let pkcs7 = crate::cms::tlv::tlv(0x30, &[0x05, 0x00]);
-        let pkcs7 = [pkcs7.as_slice(), &[0xab; 37][..]].concat();
-        let patch = subject.signature_patch(&pkcs7).unwrap();
-        let mut new = Vec::new();
-        subject.with_signature(&pkcs7, &mut new).unwrap();
+        let keep = 1000.min(old.len());
+        let tail = file_of(300 + old.len() % 7, old.len() as u8);
+        let mut new = old[..keep].to_vec();
+        new[60..64].copy_from_slice(&(old.len() as u32).to_le_bytes());
+        new.extend_from_slice(&tail);
+        let patch = Patch {
+            old_len: old.len() as u64,
+            new_len: new.len() as u64,
+            data: vec![Range {
+                offset: keep as u64,
+                old: old[keep..].to_vec(),
+                new: tail,
+            }],
+            commit: Range {
+                offset: 60,
+                old: old[60..64].to_vec(),
+                new: new[60..64].to_vec(),
+            },
+        };
         (patch, new)
     }
 
     #[test]
-    fn a_patch_writes_what_with_signature_writes() {
-        for name in ["hello64.exe", "hello32.exe"] {
-            let old = fixture(name);
+    fn a_patch_writes_the_new_file() {
+        for (name, len) in [("a.bin", 5000), ("b.bin", 1200)] {
+            let old = file_of(len, 7);
             let (patch, new) = case(&old);
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join(name);
@@ -355,7 +367,7 @@ mod tests {
 
     #[test]
     fn a_failure_at_any_step_leaves_the_old_or_the_new_file() {
-        let unsigned = fixture("hello64.exe");
+        let unsigned = file_of(4096, 1);
         let (_, signed) = case(&unsigned);
         for old in [unsigned.clone(), signed] {
             let (patch, new) = case(&old);
@@ -398,7 +410,7 @@ mod tests {
 
     #[test]
     fn journals_round_trip_and_garbage_is_refused() {
-        let (patch, _) = case(&fixture("hello64.exe"));
+        let (patch, _) = case(&file_of(4096, 3));
         let bytes = encode_journal(&patch);
         let (len, ranges) = decode_journal(&bytes).unwrap();
         assert_eq!(len, patch.old_len);
