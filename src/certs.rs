@@ -7,19 +7,26 @@ use x509_cert::Certificate;
 
 use crate::cms::tlv;
 
-use crate::error::{Error, Format, Result};
+use crate::error::{Error, Format, MalformedKind, Result};
 
 /// Every certificate in `pem` (one or more `CERTIFICATE` blocks), in order. Text between
 /// blocks (OpenSSL "Bag Attributes", comments) and blocks of other kinds are ignored; a file
 /// without any certificate is an error.
 pub fn certificates_from_pem(pem: &[u8]) -> Result<Vec<Certificate>> {
-    let text = std::str::from_utf8(pem)
-        .map_err(|e| Error::malformed(Format::Pem, e.valid_up_to() as u64, "PEM is not text"))?;
+    let text = std::str::from_utf8(pem).map_err(|e| {
+        Error::malformed(
+            Format::Pem,
+            e.valid_up_to() as u64,
+            MalformedKind::BadEncoding,
+            "PEM is not text",
+        )
+    })?;
     let certs = certificates_from_pem_text(text)?;
     if certs.is_empty() {
         return Err(Error::malformed(
             Format::Pem,
             0,
+            MalformedKind::InvalidValue,
             "no CERTIFICATE block found",
         ));
     }
@@ -34,6 +41,7 @@ pub fn certificates_from_bytes(bytes: &[u8]) -> Result<Vec<Certificate>> {
             Error::malformed(
                 Format::Certificate,
                 e.position().map_or(0, |p| u32::from(p).into()),
+                MalformedKind::InvalidValue,
                 format!("DER certificate: {e}"),
             )
         })?;
@@ -108,13 +116,19 @@ pub(crate) fn pem_blocks(input: &str) -> Result<Vec<PemBlock<'_>>> {
         let label_start = start + BEGIN.len();
         let rest = input.get(label_start..).unwrap_or("");
         let label_len = rest.find(DASHES).ok_or_else(|| {
-            Error::malformed(Format::Pem, start as u64, "unterminated BEGIN line")
+            Error::malformed(
+                Format::Pem,
+                start as u64,
+                MalformedKind::BadEncoding,
+                "unterminated BEGIN line",
+            )
         })?;
         let label = rest.get(..label_len).unwrap_or("");
         if label.contains('\n') {
             return Err(Error::malformed(
                 Format::Pem,
                 start as u64,
+                MalformedKind::BadEncoding,
                 "unterminated BEGIN line",
             ));
         }
@@ -127,6 +141,7 @@ pub(crate) fn pem_blocks(input: &str) -> Result<Vec<PemBlock<'_>>> {
                 Error::malformed(
                     Format::Pem,
                     start as u64,
+                    MalformedKind::WrongFormat,
                     format!("no \"{end_marker}\" line for the {label} block"),
                 )
             })?;
@@ -147,13 +162,20 @@ pub(crate) fn certificates_from_pem_text(pem: &str) -> Result<Vec<Certificate>> 
         if block.label != "CERTIFICATE" {
             continue;
         }
-        let (_, der) = der::pem::decode_vec(block.text.as_bytes())
-            .map_err(|e| Error::malformed(Format::Pem, 0, format!("PEM block {}: {e}", i + 1)))?;
+        let (_, der) = der::pem::decode_vec(block.text.as_bytes()).map_err(|e| {
+            Error::malformed(
+                Format::Pem,
+                0,
+                MalformedKind::BadEncoding,
+                format!("PEM block {}: {e}", i + 1),
+            )
+        })?;
         let cert = Certificate::from_der(&der).map_err(|e| {
             let offset = e.position().map(u32::from).unwrap_or(0);
             Error::malformed(
                 Format::Certificate,
                 u64::from(offset),
+                MalformedKind::BadEncoding,
                 format!("certificate {} in PEM: {e}", out.len() + 1),
             )
         })?;

@@ -124,7 +124,7 @@ impl FromStr for DigestAlgorithm {
             "sha256" => Ok(Self::Sha256),
             "sha384" => Ok(Self::Sha384),
             "sha512" => Ok(Self::Sha512),
-            _ => Err(Error::Unsupported(format!(
+            _ => Err(Error::InvalidArgument(format!(
                 "digest algorithm {s:?} (expected sha1, sha256, sha384 or sha512; md5 for verification)"
             ))),
         }

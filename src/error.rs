@@ -37,7 +37,31 @@ impl fmt::Display for Format {
     }
 }
 
-/// Input that does not follow its format: which format, where, and what was expected.
+/// What kind of rule malformed input broke (see [`MalformedError`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum MalformedKind {
+    /// A structure runs past the end of the data, or a required part is missing.
+    Truncated,
+    /// An ASN.1 value has another tag than the structure requires.
+    UnexpectedTag,
+    /// A size, count or depth exceeds what the format or authsign's bounds allow.
+    LimitExceeded,
+    /// Bytes follow a structure that should end the data.
+    TrailingData,
+    /// Parts disagree with each other (overlapping ranges, sizes or offsets that do not add
+    /// up, misalignment).
+    Inconsistent,
+    /// The data is not of the expected format at all (wrong magic, wrong content type).
+    WrongFormat,
+    /// Text or an encoding (PEM, base64, UTF-16, hex) does not decode.
+    BadEncoding,
+    /// A field holds a value its format does not allow.
+    InvalidValue,
+}
+
+/// Input that does not follow its format: which format, where, what kind of rule it broke,
+/// and a description of what was found or expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("malformed {format} at offset {offset:#x}: {what}")]
 pub struct MalformedError {
@@ -45,7 +69,9 @@ pub struct MalformedError {
     pub format: Format,
     /// Byte offset (in the file, or in the DER blob for [`Format::Cms`]) where parsing failed.
     pub offset: u64,
-    /// What was found or expected.
+    /// The kind of rule broken (for matching).
+    pub kind: MalformedKind,
+    /// What was found or expected (for people).
     pub what: String,
 }
 
@@ -278,9 +304,18 @@ pub enum Error {
     /// The input is not valid for its format.
     #[error(transparent)]
     Malformed(#[from] MalformedError),
-    /// The input is valid but uses something this crate does not implement.
+    /// The input is valid but uses something this crate does not implement (a PE ROM image,
+    /// an elliptic curve other than P-256/P-384, an encrypted key...), or a feature this build
+    /// lacks.
     #[error("unsupported: {0}")]
     Unsupported(String),
+    /// The caller asked for something impossible: a bad option value or combination (an
+    /// unknown algorithm name, no timestamp server to timestamp with...).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// An internal invariant failed: a bug in authsign (please report it).
+    #[error("internal error: {0}")]
+    Internal(&'static str),
     /// A cryptographic operation failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
@@ -326,10 +361,16 @@ impl Error {
     }
 
     /// A [`Error::Malformed`] for `format` at `offset`.
-    pub fn malformed(format: Format, offset: u64, what: impl Into<String>) -> Self {
+    pub fn malformed(
+        format: Format,
+        offset: u64,
+        kind: MalformedKind,
+        what: impl Into<String>,
+    ) -> Self {
         Error::Malformed(MalformedError {
             format,
             offset,
+            kind,
             what: what.into(),
         })
     }

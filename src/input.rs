@@ -21,7 +21,7 @@ use std::sync::mpsc;
 use std::sync::Arc;
 
 use crate::digest::MultiDigest;
-use crate::error::{Error, Format, Result};
+use crate::error::{Error, Format, MalformedKind, Result};
 
 /// Size of the buffer used to stream ranges of an [`Input`]. Measured on a 1 GiB PE32+ digest
 /// with SHA-256 (whole-process medians of 5, page cache warm, shared 2-core machine): windows
@@ -187,6 +187,7 @@ pub(crate) fn read_vec(
         return Err(Error::malformed(
             format,
             offset,
+            MalformedKind::Truncated,
             format!(
                 "{what}: {len} bytes at {offset:#x} run past the end of the file ({:#x})",
                 input.len()
@@ -213,7 +214,7 @@ pub(crate) fn for_each_chunk(
     let mut pos = offset;
     let end = offset
         .checked_add(len)
-        .ok_or_else(|| Error::Unsupported("range overflows".into()))?;
+        .ok_or_else(|| Error::Internal("range overflows"))?;
     while pos < end {
         let n = usize::try_from(end - pos).map_or(buf.len(), |r| r.min(buf.len()));
         let chunk = &mut buf[..n];
@@ -353,13 +354,13 @@ fn for_each_window(
             Span::Input { offset, len } => {
                 let end = offset
                     .checked_add(len)
-                    .ok_or_else(|| Error::Unsupported("range overflows".into()))?;
+                    .ok_or_else(|| Error::Internal("range overflows"))?;
                 let mut pos = offset;
                 while pos < end {
                     let n = usize::try_from(end - pos).map_or(buf.len(), |r| r.min(buf.len()));
                     let w = buf
                         .get_mut(..n)
-                        .ok_or_else(|| Error::Unsupported("empty read buffer".into()))?;
+                        .ok_or_else(|| Error::Internal("empty read buffer"))?;
                     input.read_exact_at(pos, w)?;
                     f(pos, w)?;
                     pos += n as u64;
@@ -419,7 +420,7 @@ fn stream_parallel(
                         offset,
                         offset
                             .checked_add(len)
-                            .ok_or_else(|| Error::Unsupported("range overflows".into()))?,
+                            .ok_or_else(|| Error::Internal("range overflows"))?,
                         None,
                     ),
                     Span::Bytes { offset, bytes } => (offset, offset, Some(bytes)),
@@ -434,13 +435,13 @@ fn stream_parallel(
                             break i;
                         }
                         if done_rx.recv().is_err() {
-                            return Err(Error::Unsupported("a stream consumer stopped".into()));
+                            return Err(Error::Internal("a stream consumer stopped"));
                         }
                     };
                     let w = ring
                         .get_mut(slot)
                         .and_then(Arc::get_mut)
-                        .ok_or_else(|| Error::Unsupported("stream buffer busy".into()))?;
+                        .ok_or_else(|| Error::Internal("stream buffer busy"))?;
                     w.offset = pos;
                     match literal {
                         Some(bytes) => {
@@ -455,7 +456,7 @@ fn stream_parallel(
                             let dst = w
                                 .buf
                                 .get_mut(..n)
-                                .ok_or_else(|| Error::Unsupported("short buffer".into()))?;
+                                .ok_or_else(|| Error::Internal("short buffer"))?;
                             input.read_exact_at(pos, dst)?;
                             w.len = n;
                             pos += n as u64;
@@ -483,7 +484,7 @@ fn stream_parallel(
         for h in handles {
             let r = h
                 .join()
-                .unwrap_or_else(|_| Err(Error::Unsupported("a stream consumer panicked".into())));
+                .unwrap_or_else(|_| Err(Error::Internal("a stream consumer panicked")));
             if consumer_result.is_ok() {
                 consumer_result = r;
             }
@@ -529,7 +530,7 @@ mod tests {
             };
             let mut ci = |_: u64, w: &[u8]| -> Result<()> {
                 c.get_mut()
-                    .map_err(|_| Error::Unsupported("poisoned".into()))?
+                    .map_err(|_| Error::Internal("poisoned"))?
                     .extend_from_slice(w);
                 Ok(())
             };

@@ -59,7 +59,7 @@ pub fn format_rfc3339(t: SystemTime) -> String {
 /// accepted) or a number of Unix seconds.
 pub fn parse_time(s: &str) -> Result<SystemTime> {
     let bad = || {
-        Error::Unsupported(format!(
+        Error::InvalidArgument(format!(
             "time {s:?}: expected RFC 3339 (2025-06-10T22:29:20Z) or Unix seconds"
         ))
     };

@@ -25,6 +25,8 @@
 
 mod common;
 
+use authsign::error::MalformedKind;
+
 use std::io::{self, Write};
 
 use authsign::cab::header::{
@@ -178,6 +180,7 @@ fn ber_nesting_depth() {
     let deep = nested_ber(MAX_DEPTH + 1);
     let over = tlv::parse_one(&deep, "x");
     assert!(is_malformed(&over), "{over:?}");
+    assert_eq!(kind(&over), Some(MalformedKind::LimitExceeded));
     assert!(over.unwrap_err().to_string().contains("too deep"));
 }
 
@@ -440,6 +443,7 @@ fn cab_header_reserve_size() {
     over[36..38].copy_from_slice(&(MAX_HEADER_RESERVE + 1).to_le_bytes());
     let r = authsign::open(&over).map(|_| ());
     assert!(is_malformed(&r), "{r:?}");
+    assert_eq!(kind(&r), Some(MalformedKind::LimitExceeded));
     assert!(r.unwrap_err().to_string().contains("cbCFHeader"));
 }
 
@@ -488,6 +492,7 @@ fn cab_name_length() {
     let over = cab_with_prev_name(MAX_NAME);
     let r = authsign::open(&over).map(|_| ());
     assert!(is_malformed(&r), "{r:?}");
+    assert_eq!(kind(&r), Some(MalformedKind::LimitExceeded));
     assert!(r.unwrap_err().to_string().contains("szCabinetPrev"));
 }
 
@@ -641,6 +646,7 @@ fn msi_storage_depth() {
     let over = msi_nested(MSI_MAX_DEPTH + 1);
     let r = authsign::open(&over).map(|_| ());
     assert!(is_malformed(&r), "{r:?}");
+    assert_eq!(kind(&r), Some(MalformedKind::LimitExceeded));
     assert!(r.unwrap_err().to_string().contains("nested"));
 }
 
@@ -681,5 +687,14 @@ fn msi_entry_count() {
     let over = cf.into_inner().into_inner();
     let r = authsign::open(&over).map(|_| ());
     assert!(is_malformed(&r), "{r:?}");
+    assert_eq!(kind(&r), Some(MalformedKind::LimitExceeded));
     assert!(r.unwrap_err().to_string().contains("entries"));
+}
+
+/// The kind of a malformed-input error.
+fn kind<T>(r: &authsign::Result<T>) -> Option<MalformedKind> {
+    match r {
+        Err(authsign::Error::Malformed(m)) => Some(m.kind),
+        _ => None,
+    }
 }

@@ -443,6 +443,7 @@ fn empty_and_tiny_inputs_are_malformed() {
 fn ms_dos_executable_is_not_a_pe_file() {
     let bytes = std::fs::read(fixture("third-party/MORE.EXE")).unwrap();
     let m = assert_malformed(parse_bytes(&bytes), "MORE.EXE");
+    assert_eq!(m.kind, authsign::error::MalformedKind::WrongFormat, "{m}");
     assert!(m.what.contains("not a PE file"), "{m}");
     let err = authsign::open(&bytes).err().expect("open fails");
     assert!(err.to_string().contains("not a PE file"), "{err}");

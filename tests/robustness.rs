@@ -255,6 +255,7 @@ fn an_unaligned_certificate_table_is_malformed() {
     match authsign::open(&data) {
         Err(Error::Malformed(m)) => {
             assert_eq!(m.format, Format::Pe);
+            assert_eq!(m.kind, authsign::error::MalformedKind::Inconsistent, "{m}");
             assert!(m.what.contains("aligned"), "{m}");
         }
         Err(e) => panic!("expected a malformed PE, got {e:?}"),

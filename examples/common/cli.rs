@@ -11,7 +11,7 @@ use authsign::{DigestAlgorithm, Error, Result};
 
 /// A usage error.
 pub fn usage(m: &str) -> Error {
-    Error::Unsupported(m.to_string())
+    Error::InvalidArgument(m.to_string())
 }
 
 /// Key sources other than a PEM key.

@@ -3,7 +3,7 @@
 //! layout of `abReserve`. Only header bytes are read; every offset and count is checked against
 //! the file length before it is used.
 
-use crate::error::{Error, Format, Result};
+use crate::error::{Error, Format, MalformedKind, Result};
 use crate::input::{read_vec, Input};
 use crate::le::{u16_at, u32_at};
 
@@ -92,8 +92,8 @@ pub struct CabHeader {
     pub folders_end: u64,
 }
 
-fn malformed(offset: u64, what: impl Into<String>) -> Error {
-    Error::malformed(Format::Cab, offset, what)
+fn malformed(offset: u64, kind: MalformedKind, what: impl Into<String>) -> Error {
+    Error::malformed(Format::Cab, offset, kind, what)
 }
 
 /// Read a NUL-terminated name of at most [`MAX_NAME`] bytes at `offset`; returns it with its NUL.
@@ -104,6 +104,7 @@ fn read_name(input: &dyn Input, offset: u64, what: &str) -> Result<Vec<u8>> {
         Some(nul) => Ok(buf.get(..=nul).unwrap_or_default().to_vec()),
         None => Err(malformed(
             offset,
+            MalformedKind::LimitExceeded,
             format!("{what}: no NUL terminator within {avail} bytes (at most {MAX_NAME})"),
         )),
     }
@@ -158,6 +159,7 @@ impl CabHeader {
         if file_len < FIXED_HEADER_SIZE {
             return Err(malformed(
                 0,
+                MalformedKind::Truncated,
                 format!("not a cabinet: {file_len} bytes is too short for a CFHEADER"),
             ));
         }
@@ -165,9 +167,13 @@ impl CabHeader {
         let mut fixed = [0u8; FIXED_HEADER_SIZE as usize];
         fixed.copy_from_slice(&raw);
         if fixed.get(..4) != Some(b"MSCF".as_slice()) {
-            return Err(malformed(0, "not a cabinet: no \"MSCF\" signature"));
+            return Err(malformed(
+                0,
+                MalformedKind::WrongFormat,
+                "not a cabinet: no \"MSCF\" signature",
+            ));
         }
-        let short = || malformed(0, "short CFHEADER");
+        let short = || malformed(0, MalformedKind::Truncated, "short CFHEADER");
         let cb_cabinet = u32_at(&fixed, 8).ok_or_else(short)?;
         let coff_files = u32_at(&fixed, 16).ok_or_else(short)?;
         let folder_count = u16_at(&fixed, 26).ok_or_else(short)?;
@@ -191,6 +197,7 @@ impl CabHeader {
             if cb_header > MAX_HEADER_RESERVE {
                 return Err(malformed(
                     pos,
+                    MalformedKind::LimitExceeded,
                     format!("cbCFHeader {cb_header} exceeds the maximum of {MAX_HEADER_RESERVE}"),
                 ));
             }
@@ -227,6 +234,7 @@ impl CabHeader {
         if folders_end > file_len {
             return Err(malformed(
                 26,
+                MalformedKind::Truncated,
                 format!(
                     "cFolders {folder_count}: the CFFOLDER table at {folders_offset:#x} runs past \
                      the end of the file ({file_len:#x})"
@@ -271,6 +279,7 @@ impl CabHeader {
                 if sig.length == 0 || sig.offset != self.cb_cabinet {
                     return Err(malformed(
                         reserve_at,
+                        MalformedKind::InvalidValue,
                         format!(
                             "signature record (offset {:#x}, {} bytes) does not start at the end \
                              of the cabinet (cbCabinet {:#x})",
@@ -282,6 +291,7 @@ impl CabHeader {
                 if end != self.file_len {
                     return Err(malformed(
                         reserve_at,
+                        MalformedKind::Truncated,
                         format!(
                             "signature ({} bytes at {:#x}) does not end at the end of the file \
                              ({:#x})",
@@ -294,6 +304,7 @@ impl CabHeader {
                 if data_end != self.file_len {
                     return Err(malformed(
                         8,
+                        MalformedKind::WrongFormat,
                         format!(
                             "cbCabinet {data_end:#x} is not the file length ({:#x})",
                             self.file_len
@@ -306,6 +317,7 @@ impl CabHeader {
         if coff < self.folders_end || coff > data_end {
             return Err(malformed(
                 16,
+                MalformedKind::Truncated,
                 format!(
                     "coffFiles {coff:#x} is outside the cabinet data ({:#x}..{data_end:#x})",
                     self.folders_end
@@ -317,6 +329,7 @@ impl CabHeader {
             if s < self.folders_end || s > data_end {
                 return Err(malformed(
                     self.folders_offset + i as u64 * (FOLDER_SIZE + u64::from(self.folder_reserve)),
+                    MalformedKind::Truncated,
                     format!(
                         "folder {i}: coffCabStart {s:#x} is outside the cabinet data \
                          ({:#x}..{data_end:#x})",

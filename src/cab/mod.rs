@@ -35,7 +35,7 @@ pub mod header;
 use std::io::Write;
 
 use crate::digest::{DigestAlgorithm, MultiDigest};
-use crate::error::{Error, Format, Result};
+use crate::error::{Error, Format, MalformedKind, Result};
 use crate::input::{copy_range, hash_range, read_vec, Input};
 use crate::subject::{Subject, SubjectOptions};
 
@@ -82,8 +82,8 @@ struct Plan {
     folders: Vec<[u8; FOLDER_SIZE as usize]>,
 }
 
-fn malformed(offset: u64, what: impl Into<String>) -> Error {
-    Error::malformed(Format::Cab, offset, what)
+fn malformed(offset: u64, kind: MalformedKind, what: impl Into<String>) -> Error {
+    Error::malformed(Format::Cab, offset, kind, what)
 }
 
 fn moved(value: u32, shift: i64, what: &str) -> Result<u32> {
@@ -327,7 +327,7 @@ impl Subject for CabSubject<'_> {
         let digest = self
             .digest(&[alg])?
             .pop()
-            .ok_or_else(|| Error::Unsupported("no digest computed".into()))?;
+            .ok_or_else(|| Error::Internal("no digest computed"))?;
         crate::cms::spc::cab_indirect_data(alg, &digest)
     }
 
@@ -351,7 +351,11 @@ impl Subject for CabSubject<'_> {
             "signature",
         )?;
         let der = crate::pe::certificate_table::trim_pkcs7(&data, offset).map_err(|e| match e {
-            Error::Malformed(m) => malformed(m.offset, m.what.replace("certificate table", "")),
+            Error::Malformed(m) => malformed(
+                m.offset,
+                MalformedKind::InvalidValue,
+                m.what.replace("certificate table", ""),
+            ),
             e => e,
         })?;
         Ok(vec![der.to_vec()])

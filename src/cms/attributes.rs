@@ -36,7 +36,7 @@ impl std::str::FromStr for Profile {
         match s {
             "signtool" => Ok(Profile::Signtool),
             "osslsigncode" => Ok(Profile::Osslsigncode),
-            _ => Err(Error::Unsupported(format!(
+            _ => Err(Error::InvalidArgument(format!(
                 "profile {s:?} (expected signtool or osslsigncode)"
             ))),
         }

@@ -6,10 +6,10 @@ use const_oid::ObjectIdentifier;
 
 use super::oids;
 use super::tlv::{self, tag, Tlv};
-use crate::error::{Error, Format, Result};
+use crate::error::{Error, Format, MalformedKind, Result};
 
-fn malformed(offset: usize, what: impl Into<String>) -> Error {
-    Error::malformed(Format::Cms, offset as u64, what)
+fn malformed(offset: usize, kind: MalformedKind, what: impl Into<String>) -> Error {
+    Error::malformed(Format::Cms, offset as u64, kind, what)
 }
 
 fn assemble(
@@ -95,7 +95,7 @@ fn edit_unsigned(
     let first = p
         .signer_infos
         .first()
-        .ok_or_else(|| malformed(0, "no SignerInfo"))?;
+        .ok_or_else(|| malformed(0, MalformedKind::InvalidValue, "no SignerInfo"))?;
     let (fields, unsigned) = split_signer_info(first)?;
     let mut attrs = Vec::new();
     for a in &unsigned {

@@ -28,7 +28,7 @@ use super::oids;
 use super::spc::IndirectData;
 use super::tlv::{self, tag, Tlv};
 use crate::digest::DigestAlgorithm;
-use crate::error::{Error, Format, Result};
+use crate::error::{Error, Format, MalformedKind, Result};
 
 /// Most certificates accepted in one SignedData.
 pub const MAX_CERTIFICATES: usize = 64;
@@ -122,6 +122,7 @@ fn parse_attributes(set: &Tlv<'_>, what: &str) -> Result<Vec<Attribute>> {
             return Err(Error::malformed(
                 Format::Cms,
                 r.offset() as u64,
+                MalformedKind::LimitExceeded,
                 format!("{what}: too many attributes"),
             ));
         }
@@ -227,6 +228,7 @@ impl SignerInfo {
                 _ => return Err(Error::malformed(
                     Format::Cms,
                     sid.offset as u64,
+                    MalformedKind::InvalidValue,
                     "SignerInfo sid: expected issuerAndSerialNumber or [0] subjectKeyIdentifier",
                 )),
             };
@@ -313,7 +315,14 @@ pub(crate) struct Envelope<'a> {
 /// Parse the ContentInfo(SignedData) envelope of `data`, bounded by [`MAX_CERTIFICATES`] and
 /// [`MAX_SIGNER_INFOS`]. Trailing zero bytes (padding) are accepted.
 pub(crate) fn envelope(data: &[u8]) -> Result<Envelope<'_>> {
-    let bad = |offset: usize, what: &str| Error::malformed(Format::Cms, offset as u64, what);
+    let bad = |offset: usize, what: &str| {
+        Error::malformed(
+            Format::Cms,
+            offset as u64,
+            MalformedKind::InvalidValue,
+            what,
+        )
+    };
     let ci = tlv::parse_one(data, "ContentInfo")?.expect(tag::SEQUENCE, "ContentInfo")?;
     let mut r = ci.children();
     let ct = r.next("ContentInfo contentType")?;
@@ -379,6 +388,7 @@ impl SignedData {
             return Err(Error::malformed(
                 Format::Cms,
                 ect.offset as u64,
+                MalformedKind::WrongFormat,
                 format!("content type {content_type} is not SpcIndirectDataContent"),
             ));
         }

@@ -28,7 +28,7 @@ use const_oid::ObjectIdentifier;
 use super::oids;
 use super::tlv::{self, tag, Reader};
 use crate::digest::DigestAlgorithm;
-use crate::error::{Error, Format, Result};
+use crate::error::{Error, Format, MalformedKind, Result};
 
 /// The link signtool writes in SpcPeImageData: the file `"<<<Obsolete>>>"`.
 pub const OBSOLETE: &str = "<<<Obsolete>>>";
@@ -62,7 +62,7 @@ pub fn indirect_data(
     digest: &[u8],
 ) -> Result<Vec<u8>> {
     if digest.len() != alg.output_size() {
-        return Err(Error::Unsupported(format!(
+        return Err(Error::InvalidArgument(format!(
             "a {alg} digest is {} bytes, got {}",
             alg.output_size(),
             digest.len()
@@ -189,6 +189,7 @@ fn parse_digest_info(mut r: Reader<'_>) -> Result<(DigestAlgorithm, Vec<u8>)> {
         return Err(Error::malformed(
             Format::Cms,
             digest.offset as u64,
+            MalformedKind::InvalidValue,
             format!("{digest_algorithm} digest of {} bytes", digest.value.len()),
         ));
     }

@@ -6,7 +6,7 @@
 
 use const_oid::ObjectIdentifier;
 
-use crate::error::{Error, Format, Result};
+use crate::error::{Error, Format, MalformedKind, Result};
 
 /// Deepest nesting of constructed values accepted while skipping indefinite-length BER.
 pub const MAX_DEPTH: usize = 32;
@@ -84,6 +84,7 @@ impl<'a> Tlv<'a> {
         } else {
             Err(malformed(
                 self.offset,
+                MalformedKind::UnexpectedTag,
                 format!(
                     "{what}: expected tag {expected:#04x}, found {:#04x}",
                     self.tag
@@ -95,26 +96,49 @@ impl<'a> Tlv<'a> {
     /// The value as an OBJECT IDENTIFIER.
     pub fn oid(&self) -> Result<ObjectIdentifier> {
         if self.tag != tag::OID {
-            return Err(malformed(self.offset, "expected an OBJECT IDENTIFIER"));
+            return Err(malformed(
+                self.offset,
+                MalformedKind::UnexpectedTag,
+                "expected an OBJECT IDENTIFIER",
+            ));
         }
-        ObjectIdentifier::from_bytes(self.value)
-            .map_err(|e| malformed(self.offset, format!("bad OBJECT IDENTIFIER: {e}")))
+        ObjectIdentifier::from_bytes(self.value).map_err(|e| {
+            malformed(
+                self.offset,
+                MalformedKind::InvalidValue,
+                format!("bad OBJECT IDENTIFIER: {e}"),
+            )
+        })
     }
 
     /// The value of a small non-negative INTEGER (up to 8 bytes).
     pub fn small_uint(&self) -> Result<u64> {
         if self.tag != tag::INTEGER || self.value.is_empty() || self.value.len() > 9 {
-            return Err(malformed(self.offset, "expected a small INTEGER"));
+            return Err(malformed(
+                self.offset,
+                MalformedKind::UnexpectedTag,
+                "expected a small INTEGER",
+            ));
         }
         let mut v: u64 = 0;
         for (i, b) in self.value.iter().enumerate() {
             if i == 0 && *b & 0x80 != 0 {
-                return Err(malformed(self.offset, "negative INTEGER"));
+                return Err(malformed(
+                    self.offset,
+                    MalformedKind::InvalidValue,
+                    "negative INTEGER",
+                ));
             }
             v = v
                 .checked_mul(256)
                 .and_then(|v| v.checked_add(u64::from(*b)))
-                .ok_or_else(|| malformed(self.offset, "INTEGER too large"))?;
+                .ok_or_else(|| {
+                    malformed(
+                        self.offset,
+                        MalformedKind::LimitExceeded,
+                        "INTEGER too large",
+                    )
+                })?;
         }
         Ok(v)
     }
@@ -129,8 +153,8 @@ pub struct Reader<'a> {
     depth: usize,
 }
 
-fn malformed(offset: usize, what: impl Into<String>) -> Error {
-    Error::malformed(Format::Cms, offset as u64, what)
+fn malformed(offset: usize, kind: MalformedKind, what: impl Into<String>) -> Error {
+    Error::malformed(Format::Cms, offset as u64, kind, what)
 }
 
 impl<'a> Reader<'a> {
@@ -168,32 +192,41 @@ impl<'a> Reader<'a> {
     pub fn next(&mut self, what: &str) -> Result<Tlv<'a>> {
         let start = self.pos;
         let offset = self.offset();
-        let err = |m: &str| malformed(offset, format!("{what}: {m}"));
-        let tag = *self.data.get(start).ok_or_else(|| err("missing"))?;
+        let err = |kind: MalformedKind, m: &str| malformed(offset, kind, format!("{what}: {m}"));
+        let tag = *self
+            .data
+            .get(start)
+            .ok_or_else(|| err(MalformedKind::Truncated, "missing"))?;
         if tag & 0x1f == 0x1f {
-            return Err(err("multi-byte tags are not supported"));
+            return Err(err(
+                MalformedKind::InvalidValue,
+                "multi-byte tags are not supported",
+            ));
         }
         let first = *self
             .data
             .get(start + 1)
-            .ok_or_else(|| err("truncated length"))?;
+            .ok_or_else(|| err(MalformedKind::Truncated, "truncated length"))?;
         let mut hdr = 2usize;
         let (len, indefinite) = if first < 0x80 {
             (usize::from(first), false)
         } else if first == 0x80 {
             if tag & 0x20 == 0 {
-                return Err(err("indefinite length on a primitive value"));
+                return Err(err(
+                    MalformedKind::InvalidValue,
+                    "indefinite length on a primitive value",
+                ));
             }
             (0, true)
         } else {
             let n = usize::from(first & 0x7f);
             if n > 4 {
-                return Err(err("length too large"));
+                return Err(err(MalformedKind::LimitExceeded, "length too large"));
             }
             let bytes = self
                 .data
                 .get(start + 2..start + 2 + n)
-                .ok_or_else(|| err("truncated length"))?;
+                .ok_or_else(|| err(MalformedKind::Truncated, "truncated length"))?;
             hdr += n;
             (
                 bytes.iter().fold(0usize, |a, b| (a << 8) | usize::from(*b)),
@@ -203,7 +236,7 @@ impl<'a> Reader<'a> {
         let vstart = start + hdr;
         if indefinite {
             if self.depth >= MAX_DEPTH {
-                return Err(err("BER nesting too deep"));
+                return Err(err(MalformedKind::LimitExceeded, "BER nesting too deep"));
             }
             // Walk children until the end-of-contents octets.
             let mut inner = Reader {
@@ -231,7 +264,12 @@ impl<'a> Reader<'a> {
         let vend = vstart
             .checked_add(len)
             .filter(|e| *e <= self.data.len())
-            .ok_or_else(|| err(&format!("length {len} runs past the end")))?;
+            .ok_or_else(|| {
+                err(
+                    MalformedKind::Truncated,
+                    &format!("length {len} runs past the end"),
+                )
+            })?;
         self.pos = vend;
         Ok(Tlv {
             tag,
@@ -273,6 +311,7 @@ pub fn parse_one<'a>(data: &'a [u8], what: &str) -> Result<Tlv<'a>> {
     if r.rest().iter().any(|b| *b != 0) {
         return Err(malformed(
             r.offset(),
+            MalformedKind::TrailingData,
             format!("{what}: unexpected data after the end"),
         ));
     }

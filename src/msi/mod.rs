@@ -30,7 +30,7 @@ use std::io::{Read, Write};
 use cfb::CompoundFile;
 
 use crate::digest::{DigestAlgorithm, Hasher};
-use crate::error::{Error, Format, Result, VerifyError};
+use crate::error::{Error, Format, MalformedKind, Result, VerifyError};
 use crate::input::{Input, CHUNK};
 use crate::subject::{Subject, SubjectOptions};
 
@@ -68,7 +68,12 @@ impl std::fmt::Debug for MsiSubject<'_> {
 }
 
 fn io_error(e: std::io::Error, what: &str) -> Error {
-    Error::malformed(Format::Msi, 0, format!("{what}: {e}"))
+    Error::malformed(
+        Format::Msi,
+        0,
+        MalformedKind::InvalidValue,
+        format!("{what}: {e}"),
+    )
 }
 
 fn is_signature_stream(e: &MsiEntry) -> bool {
@@ -113,6 +118,7 @@ impl<'a> MsiSubject<'a> {
             return Err(Error::malformed(
                 Format::Msi,
                 0,
+                MalformedKind::WrongFormat,
                 "not an OLE compound file (no D0 CF 11 E0 A1 B1 1A E1 header of 512 bytes)",
             ));
         }
@@ -176,7 +182,7 @@ impl<'a> MsiSubject<'a> {
     fn file(&self) -> Result<std::cell::RefMut<'_, CompoundFile<InputReader<'a>>>> {
         self.file
             .try_borrow_mut()
-            .map_err(|_| Error::Unsupported("MSI subject used re-entrantly".into()))
+            .map_err(|_| Error::Internal("MSI subject used re-entrantly"))
     }
 
     /// Stream the contents of the stream `e` to `sink` in bounded chunks, checking that it
@@ -207,6 +213,7 @@ impl<'a> MsiSubject<'a> {
             return Err(Error::malformed(
                 Format::Msi,
                 0,
+                MalformedKind::InvalidValue,
                 format!("stream {:?} holds {done} of its {} bytes", e.name, e.size),
             ));
         }
@@ -254,7 +261,7 @@ impl<'a> MsiSubject<'a> {
                 computed: hex::encode(p),
             }
             .into()),
-            _ => Err(Error::Unsupported("no digest computed".into())),
+            _ => Err(Error::Internal("no digest computed")),
         })
     }
 
@@ -370,7 +377,7 @@ impl Subject for MsiSubject<'_> {
         let digest = self
             .digests(&[(alg, opts.msi_dse)])?
             .pop()
-            .ok_or_else(|| Error::Unsupported("no digest computed".into()))?;
+            .ok_or_else(|| Error::Internal("no digest computed"))?;
         let version = opts
             .msi_sip_version
             .unwrap_or(if opts.msi_dse { 2 } else { 1 });

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use cfb::CompoundFile;
 
 use super::reader::InputReader;
-use crate::error::{Error, Format, Result};
+use crate::error::{Error, Format, MalformedKind, Result};
 
 /// At most this many directory entries (storages and streams) are accepted.
 pub const MAX_ENTRIES: usize = 1 << 18;
@@ -94,7 +94,12 @@ pub fn digest_order(a: &[u8], b: &[u8]) -> Ordering {
 }
 
 fn cfb_error(e: std::io::Error, what: &str) -> Error {
-    Error::malformed(Format::Msi, 0, format!("{what}: {e}"))
+    Error::malformed(
+        Format::Msi,
+        0,
+        MalformedKind::InvalidValue,
+        format!("{what}: {e}"),
+    )
 }
 
 impl MsiEntry {
@@ -106,6 +111,7 @@ impl MsiEntry {
             return Err(Error::malformed(
                 Format::Msi,
                 0,
+                MalformedKind::WrongFormat,
                 format!("compound-file entry name {name:?} is not allowed"),
             ));
         }
@@ -150,6 +156,7 @@ impl MsiEntry {
             return Err(Error::malformed(
                 Format::Msi,
                 0,
+                MalformedKind::LimitExceeded,
                 format!("storages nested more than {MAX_DEPTH} deep"),
             ));
         }
@@ -162,6 +169,7 @@ impl MsiEntry {
                 return Err(Error::malformed(
                     Format::Msi,
                     0,
+                    MalformedKind::LimitExceeded,
                     format!("more than {MAX_ENTRIES} compound-file entries"),
                 ));
             }
@@ -173,6 +181,7 @@ impl MsiEntry {
                 return Err(Error::malformed(
                     Format::Msi,
                     0,
+                    MalformedKind::InvalidValue,
                     "a root entry inside a storage",
                 ));
             };

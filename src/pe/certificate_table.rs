@@ -2,7 +2,7 @@
 //! {dwLength u32, wRevision u16, wCertificateType u16, bCertificate}, read with bounds on
 //! the number and size of entries, and written the way osslsigncode writes it.
 
-use crate::error::{Error, Format, Result};
+use crate::error::{Error, Format, MalformedKind, Result};
 
 /// Size of the `WIN_CERTIFICATE` header (dwLength, wRevision, wCertificateType).
 pub const WIN_CERTIFICATE_HEADER_SIZE: usize = 8;
@@ -36,8 +36,8 @@ impl WinCertificate {
     }
 }
 
-fn malformed(offset: u64, what: impl Into<String>) -> Error {
-    Error::malformed(Format::Pe, offset, what)
+fn malformed(offset: u64, kind: MalformedKind, what: impl Into<String>) -> Error {
+    Error::malformed(Format::Pe, offset, kind, what)
 }
 
 /// `n` rounded up to a multiple of 8, or `None` on overflow.
@@ -62,6 +62,7 @@ pub fn parse_entries(table: &[u8], table_offset: u64) -> Result<Vec<WinCertifica
         let header = rest.get(..WIN_CERTIFICATE_HEADER_SIZE).ok_or_else(|| {
             malformed(
                 at,
+                MalformedKind::InvalidValue,
                 format!(
                     "{} stray bytes after the last certificate table entry",
                     rest.len()
@@ -83,12 +84,14 @@ pub fn parse_entries(table: &[u8], table_offset: u64) -> Result<Vec<WinCertifica
         if len <= WIN_CERTIFICATE_HEADER_SIZE {
             return Err(malformed(
                 at,
+                MalformedKind::InvalidValue,
                 format!("WIN_CERTIFICATE dwLength {dw_length} is too small"),
             ));
         }
         if len > rest.len() {
             return Err(malformed(
                 at,
+                MalformedKind::Truncated,
                 format!(
                     "WIN_CERTIFICATE dwLength {dw_length} runs past the end of the certificate \
                      table ({} bytes left)",
@@ -99,6 +102,7 @@ pub fn parse_entries(table: &[u8], table_offset: u64) -> Result<Vec<WinCertifica
         if entries.len() >= MAX_ENTRIES {
             return Err(malformed(
                 at,
+                MalformedKind::LimitExceeded,
                 format!("more than {MAX_ENTRIES} certificate table entries"),
             ));
         }
@@ -187,6 +191,7 @@ pub fn trim_pkcs7(data: &[u8], offset: u64) -> Result<&[u8]> {
     if padding.iter().any(|&b| b != 0) {
         return Err(malformed(
             offset,
+            MalformedKind::InvalidValue,
             format!(
                 "{} bytes after the PKCS#7 in a certificate table entry are not zero padding",
                 padding.len()
@@ -199,7 +204,7 @@ pub fn trim_pkcs7(data: &[u8], offset: u64) -> Result<&[u8]> {
 /// The PKCS#7 inside `data` and the bytes after it (which should be zero padding, and which
 /// Windows rejects otherwise when the CVE-2013-3900 padding check is on).
 pub fn split_pkcs7(data: &[u8], offset: u64) -> Result<(&[u8], &[u8])> {
-    let bad = |what: String| malformed(offset, what);
+    let bad = |what: String| malformed(offset, MalformedKind::InvalidValue, what);
     let tag = *data
         .first()
         .ok_or_else(|| bad("empty certificate table entry".into()))?;

@@ -2,7 +2,7 @@
 //! optional header (PE32 and PE32+), the certificate-table data-directory entry and the section
 //! table. Only the header bytes are read; every offset is checked against the file length.
 
-use crate::error::{Error, Format, Result};
+use crate::error::{Error, Format, MalformedKind, Result};
 use crate::input::{read_vec, Input};
 use crate::le::{u16_at, u32_at};
 
@@ -90,8 +90,8 @@ pub struct PeHeaders {
     pub cert_table: Option<CertificateTableLocation>,
 }
 
-fn malformed(offset: u64, what: impl Into<String>) -> Error {
-    Error::malformed(Format::Pe, offset, what)
+fn malformed(offset: u64, kind: MalformedKind, what: impl Into<String>) -> Error {
+    Error::malformed(Format::Pe, offset, kind, what)
 }
 
 impl PeHeaders {
@@ -101,21 +101,30 @@ impl PeHeaders {
         if file_len < DOS_HEADER_SIZE {
             return Err(malformed(
                 0,
+                MalformedKind::Truncated,
                 format!("not a PE file: {file_len} bytes is too short for an MS-DOS header"),
             ));
         }
         let dos = read_vec(input, Format::Pe, 0, DOS_HEADER_SIZE, "MS-DOS header")?;
         if dos.get(..2) != Some(b"MZ".as_slice()) {
-            return Err(malformed(0, "not a PE file: no \"MZ\" signature"));
+            return Err(malformed(
+                0,
+                MalformedKind::WrongFormat,
+                "not a PE file: no \"MZ\" signature",
+            ));
         }
-        let nt_offset = u64::from(
-            u32_at(&dos, E_LFANEW_OFFSET as usize)
-                .ok_or_else(|| malformed(E_LFANEW_OFFSET, "short MS-DOS header"))?,
-        );
+        let nt_offset = u64::from(u32_at(&dos, E_LFANEW_OFFSET as usize).ok_or_else(|| {
+            malformed(
+                E_LFANEW_OFFSET,
+                MalformedKind::Truncated,
+                "short MS-DOS header",
+            )
+        })?);
         let nt_end = nt_offset + NT_SIGNATURE_AND_FILE_HEADER; // u32 + small: no overflow
         if nt_end > file_len {
             return Err(malformed(
                 E_LFANEW_OFFSET,
+                MalformedKind::WrongFormat,
                 format!(
                     "not a PE file: e_lfanew {nt_offset:#x} points past the end of the file \
                      ({file_len:#x}); an MS-DOS executable without a PE header?"
@@ -132,25 +141,30 @@ impl PeHeaders {
         if nt.get(..4) != Some(b"PE\0\0".as_slice()) {
             return Err(malformed(
                 nt_offset,
+                MalformedKind::WrongFormat,
                 "not a PE file: no \"PE\\0\\0\" signature at e_lfanew (an MS-DOS executable?)",
             ));
         }
-        let machine = u16_at(&nt, 4).ok_or_else(|| malformed(nt_offset, "short"))?;
-        let number_of_sections = u16_at(&nt, 6).ok_or_else(|| malformed(nt_offset, "short"))?;
-        let size_of_optional_header =
-            u16_at(&nt, 20).ok_or_else(|| malformed(nt_offset, "short"))?;
+        let machine = u16_at(&nt, 4)
+            .ok_or_else(|| malformed(nt_offset, MalformedKind::Truncated, "short"))?;
+        let number_of_sections = u16_at(&nt, 6)
+            .ok_or_else(|| malformed(nt_offset, MalformedKind::Truncated, "short"))?;
+        let size_of_optional_header = u16_at(&nt, 20)
+            .ok_or_else(|| malformed(nt_offset, MalformedKind::Truncated, "short"))?;
 
         let opt_offset = nt_end;
         let opt_len = u64::from(size_of_optional_header);
         if opt_len < 2 {
             return Err(malformed(
                 nt_offset + 20,
+                MalformedKind::InvalidValue,
                 format!("SizeOfOptionalHeader {opt_len} is too small for an optional header"),
             ));
         }
         if opt_offset + opt_len > file_len {
             return Err(malformed(
                 nt_offset + 20,
+                MalformedKind::Truncated,
                 format!(
                     "SizeOfOptionalHeader {opt_len}: the optional header at {opt_offset:#x} \
                      runs past the end of the file ({file_len:#x})"
@@ -158,7 +172,8 @@ impl PeHeaders {
             ));
         }
         let oh = read_vec(input, Format::Pe, opt_offset, opt_len, "optional header")?;
-        let magic = u16_at(&oh, 0).ok_or_else(|| malformed(opt_offset, "short"))?;
+        let magic = u16_at(&oh, 0)
+            .ok_or_else(|| malformed(opt_offset, MalformedKind::Truncated, "short"))?;
         let pe32_plus = match magic {
             PE32_MAGIC => false,
             PE32_PLUS_MAGIC => true,
@@ -170,6 +185,7 @@ impl PeHeaders {
             m => {
                 return Err(malformed(
                     opt_offset,
+                    MalformedKind::WrongFormat,
                     format!("unknown optional header magic {m:#06x} (expected 0x10b or 0x20b)"),
                 ))
             }
@@ -181,17 +197,25 @@ impl PeHeaders {
         if opt_len < needed {
             return Err(malformed(
                 nt_offset + 20,
+                MalformedKind::InvalidValue,
                 format!(
                     "SizeOfOptionalHeader {opt_len} is too small to hold the certificate table \
                      data-directory entry (needs {needed})"
                 ),
             ));
         }
-        let short = || malformed(opt_offset, "optional header too short");
+        let short = || {
+            malformed(
+                opt_offset,
+                MalformedKind::Truncated,
+                "optional header too short",
+            )
+        };
         let number_of_rva_and_sizes = u32_at(&oh, nrvas_at).ok_or_else(short)?;
         if u64::from(number_of_rva_and_sizes) <= CERTIFICATE_TABLE_INDEX {
             return Err(malformed(
                 opt_offset + nrvas_at as u64,
+                MalformedKind::InvalidValue,
                 format!(
                     "NumberOfRvaAndSizes {number_of_rva_and_sizes} has no certificate table \
                      entry (needs at least 5)"
@@ -215,6 +239,7 @@ impl PeHeaders {
         if sections_offset + sections_len > file_len {
             return Err(malformed(
                 nt_offset + 6,
+                MalformedKind::Truncated,
                 format!(
                     "NumberOfSections {number_of_sections}: the section table at \
                      {sections_offset:#x} runs past the end of the file ({file_len:#x})"
@@ -251,6 +276,7 @@ impl PeHeaders {
                 if va == 0 || size == 0 {
                     return Err(malformed(
                         cert_dir_offset,
+                        MalformedKind::InvalidValue,
                         format!(
                             "certificate table entry has offset {offset:#x} and size {size}: \
                              both or neither must be zero"
@@ -260,6 +286,7 @@ impl PeHeaders {
                 if offset < cert_dir_offset + DATA_DIRECTORY_ENTRY_SIZE {
                     return Err(malformed(
                         cert_dir_offset,
+                        MalformedKind::Inconsistent,
                         format!("certificate table at {offset:#x} overlaps the PE headers"),
                     ));
                 }
@@ -269,6 +296,7 @@ impl PeHeaders {
                 if offset % 8 != 0 {
                     return Err(malformed(
                         cert_dir_offset,
+                        MalformedKind::Inconsistent,
                         format!("certificate table at {offset:#x} is not 8-byte aligned"),
                     ));
                 }
@@ -276,6 +304,7 @@ impl PeHeaders {
                 if end > file_len {
                     return Err(malformed(
                         cert_dir_offset,
+                        MalformedKind::Truncated,
                         format!(
                             "certificate table ({size} bytes at {offset:#x}) runs past the end \
                              of the file ({file_len:#x})"

@@ -18,7 +18,7 @@ pub mod page_hashes;
 use std::io::Write;
 
 use crate::digest::{DigestAlgorithm, MultiDigest};
-use crate::error::{Error, Format, Result};
+use crate::error::{Error, Format, MalformedKind, Result};
 use crate::input::{copy_range, for_each_chunk, read_vec, Input, Span};
 use crate::subject::{PageHashCheck, StorageProblem, Subject, SubjectCheck, SubjectOptions};
 
@@ -157,11 +157,25 @@ impl<'a> PeSubject<'a> {
         let dir_at = (h.cert_dir_offset - h.checksum_offset) as usize;
         new_window
             .get_mut(..4)
-            .ok_or_else(|| Error::malformed(Format::Pe, h.checksum_offset, "header window"))?
+            .ok_or_else(|| {
+                Error::malformed(
+                    Format::Pe,
+                    h.checksum_offset,
+                    MalformedKind::InvalidValue,
+                    "header window",
+                )
+            })?
             .copy_from_slice(&checksum);
         new_window
             .get_mut(dir_at..dir_at + 8)
-            .ok_or_else(|| Error::malformed(Format::Pe, h.cert_dir_offset, "header window"))?
+            .ok_or_else(|| {
+                Error::malformed(
+                    Format::Pe,
+                    h.cert_dir_offset,
+                    MalformedKind::InvalidValue,
+                    "header window",
+                )
+            })?
             .copy_from_slice(&dir);
         let old_tail = read_vec(
             &*self.input,
@@ -248,6 +262,7 @@ impl<'a> PeSubject<'a> {
             return Err(Error::malformed(
                 Format::Pe,
                 self.headers.file_len - trailing,
+                MalformedKind::TrailingData,
                 format!(
                     "{trailing} bytes follow the certificate table; they would be lost \
                      (re-sign the unsigned file instead)"
@@ -358,7 +373,7 @@ impl Subject for PeSubject<'_> {
     fn indirect_data(&self, alg: DigestAlgorithm, opts: &SubjectOptions) -> Result<Vec<u8>> {
         self.indirect_data_all(&[alg], opts)?
             .pop()
-            .ok_or_else(|| Error::Unsupported("no digest computed".into()))
+            .ok_or_else(|| Error::Internal("no digest computed"))
     }
 
     /// One pass over the file for every algorithm; page hashes (when asked) take a second

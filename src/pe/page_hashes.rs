@@ -24,7 +24,7 @@ use super::header::PeHeaders;
 use crate::cms::oids;
 use crate::cms::tlv::{self, tag};
 use crate::digest::DigestAlgorithm;
-use crate::error::{Error, Format, Result};
+use crate::error::{Error, Format, MalformedKind, Result};
 use crate::input::{for_each_chunk, Input};
 
 /// The SpcSerializedObject class id of a page-hash table.
@@ -56,8 +56,8 @@ pub fn page_hash_algorithm(file_digest: DigestAlgorithm) -> DigestAlgorithm {
     }
 }
 
-fn malformed(offset: u64, what: impl Into<String>) -> Error {
-    Error::malformed(Format::Pe, offset, what)
+fn malformed(offset: u64, kind: MalformedKind, what: impl Into<String>) -> Error {
+    Error::malformed(Format::Pe, offset, kind, what)
 }
 
 /// Hash `len` bytes at `offset` of `input`, zero-padded to `page` bytes.
@@ -86,6 +86,7 @@ pub fn compute(input: &dyn Input, h: &PeHeaders, alg: DigestAlgorithm) -> Result
     if headers < h.cert_dir_offset + 8 || headers > bound {
         return Err(malformed(
             h.nt_offset,
+            MalformedKind::Truncated,
             format!("SizeOfHeaders {headers:#x} does not cover the headers or runs past the image"),
         ));
     }
@@ -136,21 +137,24 @@ pub fn compute(input: &dyn Input, h: &PeHeaders, alg: DigestAlgorithm) -> Result
         if ro.checked_add(rs).is_none_or(|e| e > bound) {
             return Err(malformed(
                 ro,
+                MalformedKind::Truncated,
                 format!("section {i} raw data {ro:#x}+{rs:#x} runs past the image end {bound:#x}"),
             ));
         }
         let mut l = 0u64;
         while l < rs {
             let len = (rs - l).min(u64::from(page));
-            let offset =
-                u32::try_from(ro + l).map_err(|_| malformed(ro, "page offset over 4 GiB"))?;
+            let offset = u32::try_from(ro + l).map_err(|_| {
+                malformed(ro, MalformedKind::LimitExceeded, "page offset over 4 GiB")
+            })?;
             table.extend_from_slice(&offset.to_le_bytes());
             table.extend_from_slice(&hash_page(input, alg, ro + l, len, page)?);
             l += u64::from(page);
         }
         last = ro + rs;
     }
-    let last = u32::try_from(last).map_err(|_| malformed(last, "section end over 4 GiB"))?;
+    let last = u32::try_from(last)
+        .map_err(|_| malformed(last, MalformedKind::LimitExceeded, "section end over 4 GiB"))?;
     table.extend_from_slice(&last.to_le_bytes());
     table.extend_from_slice(&vec![0u8; alg.output_size()]);
     Ok(table)
@@ -213,6 +217,7 @@ pub fn from_pe_image_data(pe_image_data: &[u8]) -> Result<Option<(DigestAlgorith
     if table.value.len() % (4 + alg.output_size()) != 0 {
         return Err(malformed(
             table.offset as u64,
+            MalformedKind::WrongFormat,
             "page hash table is not whole entries",
         ));
     }

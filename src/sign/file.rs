@@ -152,7 +152,7 @@ pub fn timestamp_file(
     let ts = opts
         .timestamp
         .as_ref()
-        .ok_or_else(|| Error::Unsupported("no timestamp server given".into()))?;
+        .ok_or_else(|| Error::InvalidArgument("no timestamp server given".into()))?;
     edit_file(input.as_ref(), output, |subject, out| {
         let signatures = subject.signatures()?;
         let [pkcs7] = signatures.as_slice() else {
@@ -183,7 +183,7 @@ pub fn remove_nested_file(
     edit_file(input.as_ref(), output, |subject, out| {
         let existing = subject
             .signature()?
-            .ok_or_else(|| Error::Unsupported("the file is not signed".into()))?;
+            .ok_or_else(|| Error::Verify(crate::error::VerifyError::NotSigned))?;
         let pkcs7 = crate::cms::edit::replace_nested_signature(&existing, index, None)?;
         subject.with_signature_unchecked(&pkcs7, out)
     })

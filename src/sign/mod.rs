@@ -344,7 +344,7 @@ fn assemble(new: Vec<Vec<u8>>, existing: Option<Vec<u8>>, opts: &SignOptions) ->
         Some(existing) => existing,
         None => parts
             .next()
-            .ok_or_else(|| Error::Unsupported("nothing to sign".into()))?,
+            .ok_or_else(|| Error::Internal("nothing to sign"))?,
     };
     for nested in parts {
         out = nest(&out, &nested)?;

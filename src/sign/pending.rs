@@ -189,7 +189,7 @@ pub fn complete(
     opts: &SignOptions,
 ) -> Result<Vec<u8>> {
     if pending.len() != signatures.len() {
-        return Err(Error::Unsupported(format!(
+        return Err(Error::InvalidArgument(format!(
             "{} signature values for {} prepared signatures",
             signatures.len(),
             pending.len()

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::PendingSignature;
 use crate::cms::{oids, tlv};
 use crate::digest::DigestAlgorithm;
-use crate::error::{Error, Format, Result};
+use crate::error::{Error, Format, MalformedKind, Result};
 use crate::signer::SignatureAlgorithm;
 
 /// Version of the state format.
@@ -42,7 +42,12 @@ fn scheme_name(s: SignatureAlgorithm) -> &'static str {
 }
 
 fn bad(what: impl Into<String>) -> Error {
-    Error::malformed(Format::Cms, 0, format!("signing state: {}", what.into()))
+    Error::malformed(
+        Format::Cms,
+        0,
+        MalformedKind::InvalidValue,
+        format!("signing state: {}", what.into()),
+    )
 }
 
 fn unhex(field: &str, s: &str) -> Result<Vec<u8>> {

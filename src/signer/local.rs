@@ -22,7 +22,7 @@ use crate::crypto::{
     bit_length, digest_info_prefix, EC_PUBLIC_KEY, RSA_ENCRYPTION, SECP256R1, SECP384R1,
 };
 use crate::digest::DigestAlgorithm;
-use crate::error::{CryptoError, Error, Format, Result};
+use crate::error::{CryptoError, Error, Format, MalformedKind, Result};
 use crate::signer::{SignatureAlgorithm, Signer};
 
 /// Smallest RSA modulus, in bits, that [`LocalSigner`] signs with.
@@ -276,7 +276,12 @@ impl LocalSigner {
     /// not the leaf certificate's.
     pub fn new(key_pem: &str, certificates: Vec<Certificate>) -> Result<Self> {
         let leaf = certificates.first().ok_or_else(|| {
-            Error::malformed(Format::Pem, 0, "no certificate given for the signer")
+            Error::malformed(
+                Format::Pem,
+                0,
+                MalformedKind::InvalidValue,
+                "no certificate given for the signer",
+            )
         })?;
         let spki = leaf.tbs_certificate().subject_public_key_info();
         let key = key_from_pem(key_pem, certificate_curve(spki))?;
@@ -292,6 +297,7 @@ impl LocalSigner {
             return Err(Error::malformed(
                 Format::Pem,
                 0,
+                MalformedKind::BadEncoding,
                 "no CERTIFICATE block in the certificate PEM",
             ));
         }
@@ -315,6 +321,7 @@ impl LocalSigner {
                 return Err(Error::malformed(
                     Format::Pem,
                     0,
+                    MalformedKind::InvalidValue,
                     format!("no CERTIFICATE block in {}", path.as_ref().display()),
                 ));
             }

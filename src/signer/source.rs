@@ -40,7 +40,7 @@ impl KeySource {
             #[cfg(feature = "local-keys")]
             KeySource::Pem { key, certificates } => {
                 if certificates.is_empty() {
-                    return Err(Error::Unsupported(
+                    return Err(Error::InvalidArgument(
                         "a PEM key needs its certificate chain".into(),
                     ));
                 }

@@ -38,7 +38,7 @@ use std::time::SystemTime;
 use crate::cms::tlv::{self, tag};
 use crate::cms::{edit, oids, SignedData};
 use crate::digest::DigestAlgorithm;
-use crate::error::{Error, Result, TimestampError};
+use crate::error::{Error, MalformedKind, Result, TimestampError};
 
 /// Largest timestamp response accepted, in bytes (a token with a few certificates is 3–10 KiB).
 pub const MAX_RESPONSE_SIZE: usize = 256 * 1024;
@@ -207,10 +207,14 @@ pub fn apply(
     alg: DigestAlgorithm,
 ) -> Result<Vec<u8>> {
     let sd = SignedData::parse(pkcs7)?;
-    let si = sd
-        .signer_infos
-        .first()
-        .ok_or_else(|| Error::malformed(crate::error::Format::Cms, 0, "no SignerInfo"))?;
+    let si = sd.signer_infos.first().ok_or_else(|| {
+        Error::malformed(
+            crate::error::Format::Cms,
+            0,
+            MalformedKind::Truncated,
+            "no SignerInfo",
+        )
+    })?;
     let (oid, value, certs) = obtain(&si.signature, ts, kind, alg)?;
     edit::set_unsigned_attribute(pkcs7, &oid, &value, &certs)
 }

@@ -23,7 +23,7 @@ use const_oid::ObjectIdentifier;
 use crate::cms::generic;
 use crate::cms::tlv::{self, tag, Tlv};
 use crate::digest::DigestAlgorithm;
-use crate::error::{Error, Result, TimestampError};
+use crate::error::{Error, MalformedKind, Result, TimestampError};
 
 /// `id-ct-TSTInfo` (1.2.840.113549.1.9.16.1.4): the content type of a TimeStampToken.
 pub const ID_CT_TST_INFO: ObjectIdentifier =
@@ -223,7 +223,12 @@ pub fn parse_tst_info(der: &[u8]) -> Result<TstInfo> {
     let serial = r.expect(tag::INTEGER, "serialNumber")?.value.to_vec();
     let gen = r.expect(tag::GENERALIZED_TIME, "genTime")?;
     let time = super::parse_time(&gen).ok_or_else(|| {
-        Error::malformed(crate::error::Format::Cms, gen.offset as u64, "bad genTime")
+        Error::malformed(
+            crate::error::Format::Cms,
+            gen.offset as u64,
+            MalformedKind::InvalidValue,
+            "bad genTime",
+        )
     })?;
     r.next_if(tag::SEQUENCE, "accuracy")?;
     r.next_if(tag::BOOLEAN, "ordering")?;

@@ -61,7 +61,7 @@ impl std::str::FromStr for RevocationMode {
             "offline" => Ok(Self::Offline),
             "soft" => Ok(Self::Soft),
             "hard" => Ok(Self::Hard),
-            _ => Err(crate::Error::Unsupported(format!(
+            _ => Err(crate::Error::InvalidArgument(format!(
                 "revocation mode {s:?} (expected offline, soft or hard)"
             ))),
         }

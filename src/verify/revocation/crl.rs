@@ -9,7 +9,7 @@ use x509_cert::Certificate;
 use super::Status;
 use crate::cms::tlv;
 use crate::crypto::verify_signature;
-use crate::error::{Error, Format, Result};
+use crate::error::{Error, Format, MalformedKind, Result};
 
 /// `id-ce-cRLReasons` (2.5.29.21): the reason code of a CRL entry.
 const ID_CE_CRL_REASONS: const_oid::ObjectIdentifier =
@@ -25,7 +25,8 @@ pub(crate) struct Crl {
 /// Every CRL in `bytes`: one DER CRL, or PEM text with one or more `X509 CRL` blocks. Each is
 /// returned as DER; an undecodable CRL is an error.
 pub(crate) fn crls_from_bytes(bytes: &[u8]) -> Result<Vec<Vec<u8>>> {
-    let bad = |what: String| Error::malformed(Format::Certificate, 0, what);
+    let bad =
+        |what: String| Error::malformed(Format::Certificate, 0, MalformedKind::InvalidValue, what);
     if bytes.first() == Some(&0x30) {
         <CertificateList>::from_der(bytes).map_err(|e| bad(format!("CRL: {e}")))?;
         return Ok(vec![bytes.to_vec()]);
