@@ -12,8 +12,12 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use const_oid::ObjectIdentifier;
+use der::asn1::{AnyRef, BmpString, Ia5StringRef, OctetStringRef, SetOfVec};
+use der::{Decode, Encode};
+
 use super::oids;
-use super::tlv::{self, tag};
+use super::spc::{SpcLink, SpcString};
 use crate::digest::DigestAlgorithm;
 use crate::error::{Error, Result};
 
@@ -60,39 +64,92 @@ pub struct AttributeOptions {
     pub sequence_number: Option<u32>,
 }
 
-fn attribute(oid: &const_oid::ObjectIdentifier, value: &[u8]) -> Vec<u8> {
-    tlv::sequence(&[&tlv::oid(oid), &tlv::constructed(tag::SET, &[value])])
+/// ```text
+/// Attribute ::= SEQUENCE {
+///     attrType    OBJECT IDENTIFIER,
+///     attrValues  SET OF AttributeValue }
+/// ```
+/// (RFC 5652 §5.3.) Authenticode attributes have one value each.
+#[derive(Clone, Debug, PartialEq, Eq, der::Sequence, der::ValueOrd)]
+pub struct Attribute<'a> {
+    /// The attribute's type.
+    pub attr_type: ObjectIdentifier,
+    /// Its values (one).
+    pub attr_values: SetOfVec<AnyRef<'a>>,
+}
+
+/// ```text
+/// SpcSpOpusInfo ::= SEQUENCE {
+///     programName  [0] EXPLICIT SpcString OPTIONAL,
+///     moreInfo     [1] EXPLICIT SpcLink OPTIONAL }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, der::Sequence)]
+pub struct SpcSpOpusInfo<'a> {
+    /// The program name (signtool `/d`).
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    pub program_name: Option<SpcString<'a>>,
+    /// A link to more information (signtool `/du`).
+    #[asn1(context_specific = "1", tag_mode = "EXPLICIT", optional = "true")]
+    pub more_info: Option<SpcLink<'a>>,
+}
+
+/// `SpcStatementType ::= SEQUENCE OF OBJECT IDENTIFIER` (individual or commercial).
+pub type SpcStatementType = Vec<ObjectIdentifier>;
+
+fn encode(value: &impl Encode) -> Result<Vec<u8>> {
+    value.to_der().map_err(|e| {
+        Error::malformed(
+            crate::error::Format::Cms,
+            0,
+            crate::error::MalformedKind::InvalidValue,
+            format!("signed attribute cannot be encoded: {e}"),
+        )
+    })
+}
+
+/// The attribute `oid` with the one value `value` (DER).
+fn attribute(oid: ObjectIdentifier, value: &[u8]) -> Result<Attribute<'_>> {
+    let value = AnyRef::from_der(value).map_err(|_| Error::Internal("attribute value"))?;
+    let attr_values =
+        SetOfVec::try_from(vec![value]).map_err(|_| Error::Internal("attribute value set"))?;
+    Ok(Attribute {
+        attr_type: oid,
+        attr_values,
+    })
 }
 
 /// SpcSpOpusInfo with the given program name and URL.
-pub fn sp_opus_info(description: Option<&str>, url: Option<&str>) -> Vec<u8> {
-    let mut parts = Vec::new();
-    if let Some(d) = description {
-        parts.push(tlv::tlv(
-            tag::context(0),
-            &tlv::tlv(tag::context_primitive(0), &tlv::bmp_bytes(d)),
-        ));
-    }
-    if let Some(u) = url {
-        parts.push(tlv::tlv(
-            tag::context(1),
-            &tlv::tlv(tag::context_primitive(0), u.as_bytes()),
-        ));
-    }
-    let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-    tlv::sequence(&refs)
+pub fn sp_opus_info(description: Option<&str>, url: Option<&str>) -> Result<Vec<u8>> {
+    let program_name = description
+        .map(|d| {
+            BmpString::from_utf8(d)
+                .map(SpcString::Unicode)
+                .map_err(|_| Error::InvalidArgument(format!("description {d:?} is not a BMPString")))
+        })
+        .transpose()?;
+    let more_info = url
+        .map(|u| {
+            Ia5StringRef::new(u)
+                .map(SpcLink::Url)
+                .map_err(|_| Error::InvalidArgument(format!("URL {u:?} is not ASCII")))
+        })
+        .transpose()?;
+    encode(&SpcSpOpusInfo {
+        program_name,
+        more_info,
+    })
 }
 
-/// DER Time for `t`: UTCTime for 1950 to 2049, GeneralizedTime otherwise (RFC 5280 rule).
-pub fn time(t: SystemTime) -> Vec<u8> {
-    let (y, mo, d, h, mi, s) = crate::time::civil_from_unix(crate::time::unix_seconds(t));
-    if (1950..2050).contains(&y) {
-        let v = format!("{:02}{mo:02}{d:02}{h:02}{mi:02}{s:02}Z", y % 100);
-        tlv::tlv(tag::UTC_TIME, v.as_bytes())
-    } else {
-        let v = format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}Z");
-        tlv::tlv(tag::GENERALIZED_TIME, v.as_bytes())
-    }
+/// DER Time for `t`: UTCTime for 1950 to 2049, GeneralizedTime otherwise (RFC 5280 rule, what
+/// signtool and osslsigncode write), to the second.
+pub fn time(t: SystemTime) -> Result<Vec<u8>> {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let date = der::DateTime::from_unix_duration(Duration::from_secs(secs))
+        .map_err(|_| Error::InvalidArgument("signing time out of range".into()))?;
+    encode(&x509_cert::time::Time::from(date))
 }
 
 /// The DER SET OF signed attributes (tag 0x31) for a signature over SpcIndirectDataContent
@@ -102,43 +159,47 @@ pub fn signed_attributes(
     alg: DigestAlgorithm,
     opts: &AttributeOptions,
 ) -> Result<Vec<u8>> {
-    let content = tlv::parse_one(indirect_data, "SpcIndirectDataContent")?;
+    let content = super::tlv::parse_one(indirect_data, "SpcIndirectDataContent")?;
     let message_digest = alg.digest(content.value);
-    let mut attrs = vec![
-        attribute(&oids::CONTENT_TYPE, &tlv::oid(&oids::SPC_INDIRECT_DATA)),
-        attribute(
-            &oids::SPC_STATEMENT_TYPE,
-            &tlv::sequence(&[&tlv::oid(&oids::SPC_INDIVIDUAL_SP_KEY_PURPOSE)]),
+    let mut values: Vec<(ObjectIdentifier, Vec<u8>)> = vec![
+        (
+            oids::CONTENT_TYPE,
+            encode(&oids::SPC_INDIRECT_DATA)?,
         ),
-        attribute(&oids::MESSAGE_DIGEST, &tlv::octet_string(&message_digest)),
+        (
+            oids::SPC_STATEMENT_TYPE,
+            encode(&SpcStatementType::from([oids::SPC_INDIVIDUAL_SP_KEY_PURPOSE]))?,
+        ),
+        (
+            oids::MESSAGE_DIGEST,
+            encode(&OctetStringRef::new(&message_digest).map_err(|_| Error::Internal("digest"))?)?,
+        ),
     ];
     let has_opus = opts.description.is_some() || opts.url.is_some();
     if has_opus || opts.profile == Profile::Signtool {
-        attrs.push(attribute(
-            &oids::SPC_SP_OPUS_INFO,
-            &sp_opus_info(opts.description.as_deref(), opts.url.as_deref()),
+        values.push((
+            oids::SPC_SP_OPUS_INFO,
+            sp_opus_info(opts.description.as_deref(), opts.url.as_deref())?,
         ));
+    }
+    if let Some(n) = opts.sequence_number {
+        values.push((oids::SEQUENCE_NUMBER, encode(&n)?));
     }
     let signing_time = match (opts.signing_time, opts.profile) {
         (Some(t), _) => Some(t),
         (None, Profile::Osslsigncode) => Some(SystemTime::now()),
         (None, Profile::Signtool) => None,
     };
-    if let Some(n) = opts.sequence_number {
-        attrs.push(attribute(&oids::SEQUENCE_NUMBER, &tlv::small_uint(n)));
-    }
     if let Some(t) = signing_time {
-        // Whole seconds, as both tools write.
-        let secs = t
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
-        attrs.push(attribute(
-            &oids::SIGNING_TIME,
-            &time(UNIX_EPOCH + Duration::from_secs(secs)),
-        ));
+        values.push((oids::SIGNING_TIME, time(t)?));
     }
-    Ok(tlv::set_of(attrs))
+    let attributes = values
+        .iter()
+        .map(|(oid, v)| attribute(*oid, v))
+        .collect::<Result<Vec<_>>>()?;
+    // SET OF: sorted by encoding, as DER requires and both tools write.
+    let set = SetOfVec::try_from(attributes).map_err(|_| Error::Internal("attribute set"))?;
+    encode(&set)
 }
 
 #[cfg(test)]
@@ -148,10 +209,10 @@ mod tests {
     #[test]
     fn times_encode_like_openssl() {
         let t = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
-        assert_eq!(time(t)[2..], *b"231114221320Z");
+        assert_eq!(time(t).unwrap()[2..], *b"231114221320Z");
         let t = UNIX_EPOCH + Duration::from_secs(2_600_000_000); // date -u -d @2600000000
-        assert_eq!(time(t)[0], tag::GENERALIZED_TIME);
-        assert_eq!(time(t)[2..], *b"20520522141320Z");
+        assert_eq!(time(t).unwrap()[0], 0x18); // GeneralizedTime
+        assert_eq!(time(t).unwrap()[2..], *b"20520522141320Z");
         assert_eq!(
             crate::time::civil_from_unix(951_782_400),
             (2000, 2, 29, 0, 0, 0)
@@ -160,6 +221,6 @@ mod tests {
 
     #[test]
     fn empty_opus_info_is_an_empty_sequence() {
-        assert_eq!(sp_opus_info(None, None), [0x30, 0x00]);
+        assert_eq!(sp_opus_info(None, None).unwrap(), [0x30, 0x00]);
     }
 }

@@ -393,10 +393,10 @@ impl Subject for PeSubject<'_> {
                 }
                 let ph = page_hashes::page_hash_algorithm(*alg);
                 let link = match tables.iter().find(|(a, _)| *a == ph) {
-                    Some((_, t)) => page_hashes::spc_link(t, ph),
+                    Some((_, t)) => page_hashes::spc_link(t, ph)?,
                     None => {
                         let t = page_hashes::compute(&*self.input, &self.headers, ph)?;
-                        let link = page_hashes::spc_link(&t, ph);
+                        let link = page_hashes::spc_link(&t, ph)?;
                         tables.push((ph, t));
                         link
                     }

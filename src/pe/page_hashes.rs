@@ -22,7 +22,7 @@
 
 use super::header::PeHeaders;
 use crate::cms::oids;
-use crate::cms::tlv::{self, tag};
+use crate::cms::spc::{SpcLink, SpcPeImageData, SpcSerializedObject};
 use crate::digest::DigestAlgorithm;
 use crate::error::{Error, Format, MalformedKind, Result};
 use crate::input::{for_each_chunk, Input};
@@ -160,68 +160,94 @@ pub fn compute(input: &dyn Input, h: &PeHeaders, alg: DigestAlgorithm) -> Result
     Ok(table)
 }
 
+/// One page-hash table in an SpcSerializedObject's serializedData (a SET of one of them):
+///
+/// ```text
+/// PageHashes ::= SEQUENCE {
+///     type      OBJECT IDENTIFIER,   -- SPC_PE_IMAGE_PAGE_HASHES_V1 (SHA-1) or _V2 (SHA-256)
+///     tables    SET OF OCTET STRING }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, der::Sequence, der::ValueOrd)]
+pub struct PageHashes<'a> {
+    /// Which digest the table holds.
+    pub hash_type: const_oid::ObjectIdentifier,
+    /// The table (one).
+    pub tables: der::asn1::SetOfVec<&'a der::asn1::OctetStringRef>,
+}
+
+fn encoding(e: der::Error) -> Error {
+    malformed(
+        e.position().map_or(0, |p| u32::from(p).into()),
+        MalformedKind::InvalidValue,
+        format!("page hashes: {e}"),
+    )
+}
+
 /// The SpcLink moniker (`[1] IMPLICIT SpcSerializedObject`) carrying `table`.
-pub fn spc_link(table: &[u8], alg: DigestAlgorithm) -> Vec<u8> {
-    let oid = if alg == DigestAlgorithm::Sha1 {
+pub fn spc_link(table: &[u8], alg: DigestAlgorithm) -> Result<Vec<u8>> {
+    use der::asn1::{OctetStringRef, SetOfVec};
+    use der::Encode;
+    let hash_type = if alg == DigestAlgorithm::Sha1 {
         oids::SPC_PE_IMAGE_PAGE_HASHES_V1
     } else {
         oids::SPC_PE_IMAGE_PAGE_HASHES_V2
     };
-    let value = tlv::constructed(tag::SET, &[&tlv::octet_string(table)]);
-    let serialized = tlv::constructed(tag::SET, &[&tlv::sequence(&[&tlv::oid(&oid), &value])]);
-    tlv::constructed(
-        tag::context(1),
-        &[
-            &tlv::octet_string(&CLASS_ID),
-            &tlv::octet_string(&serialized),
-        ],
-    )
+    let table = OctetStringRef::new(table).map_err(encoding)?;
+    let hashes = PageHashes {
+        hash_type,
+        tables: SetOfVec::try_from(vec![table]).map_err(encoding)?,
+    };
+    let serialized = SetOfVec::try_from(vec![hashes])
+        .and_then(|set| set.to_der())
+        .map_err(encoding)?;
+    SpcLink::Moniker(SpcSerializedObject {
+        class_id: OctetStringRef::new(&CLASS_ID).map_err(encoding)?,
+        serialized_data: OctetStringRef::new(&serialized).map_err(encoding)?,
+    })
+    .to_der()
+    .map_err(encoding)
 }
 
 /// The page-hash table and its algorithm stored in an SpcPeImageData value, if it has one.
 pub fn from_pe_image_data(pe_image_data: &[u8]) -> Result<Option<(DigestAlgorithm, Vec<u8>)>> {
-    let seq =
-        tlv::parse_one(pe_image_data, "SpcPeImageData")?.expect(tag::SEQUENCE, "SpcPeImageData")?;
-    let mut r = seq.children();
-    r.next_if(tag::BIT_STRING, "SpcPeImageData flags")?;
-    let Some(file) = r.next_if(tag::context(0), "SpcPeImageData file")? else {
+    use der::Decode;
+    let data = SpcPeImageData::from_ber(pe_image_data).map_err(encoding)?;
+    let Some(SpcLink::Moniker(object)) = data.file else {
         return Ok(None);
     };
-    let link = file.children().next("SpcLink")?;
-    if link.tag != tag::context(1) {
+    if object.class_id.as_bytes() != CLASS_ID {
         return Ok(None);
     }
-    let mut m = link.children();
-    let class = m.expect(tag::OCTET_STRING, "SpcSerializedObject classId")?;
-    if class.value != CLASS_ID {
-        return Ok(None);
-    }
-    let data = m.expect(tag::OCTET_STRING, "SpcSerializedObject serializedData")?;
-    let set = tlv::parse_one(data.value, "page hash set")?.expect(tag::SET, "page hash set")?;
-    let attr = set
-        .children()
-        .expect(tag::SEQUENCE, "page hash attribute")?;
-    let mut ar = attr.children();
-    let oid = ar.next("page hash type")?.oid()?;
-    let alg = if oid == oids::SPC_PE_IMAGE_PAGE_HASHES_V1 {
+    let set = der::asn1::SetOfVec::<PageHashes<'_>>::from_ber(object.serialized_data.as_bytes())
+        .map_err(encoding)?;
+    let Some(hashes) = set.iter().next() else {
+        return Err(malformed(
+            0,
+            MalformedKind::Truncated,
+            "page hash set is empty",
+        ));
+    };
+    let alg = if hashes.hash_type == oids::SPC_PE_IMAGE_PAGE_HASHES_V1 {
         DigestAlgorithm::Sha1
-    } else if oid == oids::SPC_PE_IMAGE_PAGE_HASHES_V2 {
+    } else if hashes.hash_type == oids::SPC_PE_IMAGE_PAGE_HASHES_V2 {
         DigestAlgorithm::Sha256
     } else {
-        return Err(Error::Unsupported(format!("page hash type {oid}")));
+        return Err(Error::Unsupported(format!(
+            "page hash type {}",
+            hashes.hash_type
+        )));
     };
-    let values = ar.expect(tag::SET, "page hash values")?;
-    let table = values
-        .children()
-        .expect(tag::OCTET_STRING, "page hash table")?;
-    if table.value.len() % (4 + alg.output_size()) != 0 {
+    let Some(table) = hashes.tables.iter().next().map(|t| t.as_bytes()) else {
+        return Err(malformed(0, MalformedKind::Truncated, "no page hash table"));
+    };
+    if table.len() % (4 + alg.output_size()) != 0 {
         return Err(malformed(
-            table.offset as u64,
-            MalformedKind::WrongFormat,
+            0,
+            MalformedKind::InvalidValue,
             "page hash table is not whole entries",
         ));
     }
-    Ok(Some((alg, table.value.to_vec())))
+    Ok(Some((alg, table.to_vec())))
 }
 
 /// The first entry where two page-hash tables differ: its file offset (as stored in `signed`),
