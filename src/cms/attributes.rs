@@ -124,7 +124,9 @@ pub fn sp_opus_info(description: Option<&str>, url: Option<&str>) -> Result<Vec<
         .map(|d| {
             BmpString::from_utf8(d)
                 .map(SpcString::Unicode)
-                .map_err(|_| Error::InvalidArgument(format!("description {d:?} is not a BMPString")))
+                .map_err(|_| {
+                    Error::InvalidArgument(format!("description {d:?} is not a BMPString"))
+                })
         })
         .transpose()?;
     let more_info = url
@@ -162,13 +164,12 @@ pub fn signed_attributes(
     let content = super::tlv::parse_one(indirect_data, "SpcIndirectDataContent")?;
     let message_digest = alg.digest(content.value);
     let mut values: Vec<(ObjectIdentifier, Vec<u8>)> = vec![
-        (
-            oids::CONTENT_TYPE,
-            encode(&oids::SPC_INDIRECT_DATA)?,
-        ),
+        (oids::CONTENT_TYPE, encode(&oids::SPC_INDIRECT_DATA)?),
         (
             oids::SPC_STATEMENT_TYPE,
-            encode(&SpcStatementType::from([oids::SPC_INDIVIDUAL_SP_KEY_PURPOSE]))?,
+            encode(&SpcStatementType::from([
+                oids::SPC_INDIVIDUAL_SP_KEY_PURPOSE,
+            ]))?,
         ),
         (
             oids::MESSAGE_DIGEST,

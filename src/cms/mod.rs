@@ -1,6 +1,7 @@
 //! Authenticode ASN.1: SpcIndirectDataContent and friends, signed attributes, and SignedData
 //! building and parsing. This module knows DER and nothing of files or keys.
 
+pub mod asn1;
 pub mod attributes;
 pub mod edit;
 pub mod generic;

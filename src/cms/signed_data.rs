@@ -60,49 +60,81 @@ pub struct SignedDataParts<'a> {
     pub unsigned_attributes: Option<&'a [u8]>,
 }
 
-/// Assemble a DER ContentInfo(SignedData).
+/// Assemble a DER ContentInfo(SignedData) over SpcIndirectDataContent (an Authenticode
+/// signature).
 pub fn build(p: &SignedDataParts<'_>) -> Result<Vec<u8>> {
-    let sa = tlv::parse_one(p.signed_attributes, "signed attributes")?
-        .expect(tag::SET, "signed attributes")?;
-    let digest_alg = tlv::algorithm_null(&p.digest_algorithm.oid());
-    let mut signer_info = vec![
-        tlv::small_uint(1),
-        tlv::sequence(&[p.issuer, p.serial]),
-        digest_alg.clone(),
-        tlv::tlv(tag::context(0), sa.value),
-        p.signature_algorithm.to_vec(),
-        tlv::octet_string(p.signature),
-    ];
-    if let Some(u) = p.unsigned_attributes {
-        let ua =
-            tlv::parse_one(u, "unsigned attributes")?.expect(tag::SET, "unsigned attributes")?;
-        signer_info.push(tlv::tlv(tag::context(1), ua.value));
-    }
-    let refs: Vec<&[u8]> = signer_info.iter().map(Vec::as_slice).collect();
-    let signer_info = tlv::sequence(&refs);
+    build_with_content_type(oids::SPC_INDIRECT_DATA, p)
+}
 
+/// [`build`] for another content type: `p.indirect_data` is then the encapsulated content of
+/// that type (a catalog's CTL under szOID_CTL), placed under `[0]` as it is.
+pub fn build_with_content_type(
+    content_type: ObjectIdentifier,
+    p: &SignedDataParts<'_>,
+) -> Result<Vec<u8>> {
+    use der::asn1::{AnyRef, OctetStringRef, SetOfVec};
+    use der::{Decode, Encode};
+    let bad = |what: &'static str| move |_| Error::Internal(what);
+    let elements = |set: &'_ [u8], what: &'static str| -> Result<Vec<Vec<u8>>> {
+        Ok(tlv::parse_one(set, what)?
+            .expect(tag::SET, what)?
+            .children()
+            .all(what)?
+            .iter()
+            .map(|t| t.raw.to_vec())
+            .collect())
+    };
+    fn any(der: &[u8]) -> der::Result<der::asn1::AnyRef<'_>> {
+        der::asn1::AnyRef::from_der(der)
+    }
+    fn set_of(items: &[Vec<u8>]) -> Result<SetOfVec<AnyRef<'_>>> {
+        let items = items
+            .iter()
+            .map(|i| any(i))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|_| Error::Internal("set element"))?;
+        SetOfVec::try_from(items).map_err(|_| Error::Internal("set of"))
+    }
+    let signed = elements(p.signed_attributes, "signed attributes")?;
+    let unsigned = p
+        .unsigned_attributes
+        .map(|u| elements(u, "unsigned attributes"))
+        .transpose()?;
+    let sid = tlv::sequence(&[p.issuer, p.serial]);
+    let digest_algorithm = spki::AlgorithmIdentifier {
+        oid: p.digest_algorithm.oid(),
+        parameters: Some(AnyRef::from(der::asn1::Null)),
+    };
+    let signer_info = super::asn1::SignerInfo {
+        version: 1,
+        sid: any(&sid).map_err(bad("issuer and serial number"))?,
+        digest_algorithm: digest_algorithm.clone(),
+        signed_attrs: Some(set_of(&signed)?),
+        signature_algorithm: any(p.signature_algorithm).map_err(bad("signature algorithm"))?,
+        signature: OctetStringRef::new(p.signature).map_err(bad("signature"))?,
+        unsigned_attrs: unsigned.as_deref().map(set_of).transpose()?,
+    };
     let mut certs = p.certificates.to_vec();
     certs.sort();
     certs.dedup();
-    let content_info = tlv::sequence(&[
-        &tlv::oid(&oids::SPC_INDIRECT_DATA),
-        &tlv::tlv(tag::context(0), p.indirect_data),
-    ]);
-    let mut signed_data = vec![
-        tlv::small_uint(1),
-        tlv::constructed(tag::SET, &[&digest_alg]),
-        content_info,
-    ];
-    if !certs.is_empty() {
-        signed_data.push(tlv::tlv(tag::context(0), &certs.concat()));
+    let signed_data = super::asn1::SignedData {
+        version: 1,
+        digest_algorithms: SetOfVec::try_from(vec![digest_algorithm]).map_err(bad("algorithms"))?,
+        encap_content_info: super::asn1::EncapsulatedContentInfo {
+            e_content_type: content_type,
+            e_content: Some(any(p.indirect_data).map_err(bad("content"))?),
+        },
+        certificates: (!certs.is_empty()).then(|| set_of(&certs)).transpose()?,
+        crls: None,
+        signer_infos: SetOfVec::try_from(vec![signer_info]).map_err(bad("signer infos"))?,
+    };
+    let signed_data = signed_data.to_der().map_err(bad("SignedData"))?;
+    super::asn1::ContentInfo {
+        content_type: oids::SIGNED_DATA,
+        content: any(&signed_data).map_err(bad("SignedData"))?,
     }
-    signed_data.push(tlv::constructed(tag::SET, &[&signer_info]));
-    let refs: Vec<&[u8]> = signed_data.iter().map(Vec::as_slice).collect();
-    let signed_data = tlv::sequence(&refs);
-    Ok(tlv::sequence(&[
-        &tlv::oid(&oids::SIGNED_DATA),
-        &tlv::tlv(tag::context(0), &signed_data),
-    ]))
+    .to_der()
+    .map_err(bad("ContentInfo"))
 }
 
 /// One attribute: its type and the encodings of its values.
