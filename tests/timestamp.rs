@@ -553,7 +553,10 @@ fn the_wrong_protocol_is_named() {
         let sig = SignedData::parse(&pkcs7).unwrap().signer_infos[0]
             .signature
             .clone();
-        http(&legacy.url()).timestamp(TimestampKind::Legacy, &timestamp::legacy::request(&sig))
+        http(&legacy.url()).timestamp(
+            TimestampKind::Legacy,
+            &timestamp::legacy::request(&sig).unwrap(),
+        )
     };
     let msg = timestamp::apply(
         &pkcs7,
@@ -732,7 +735,7 @@ fn truncated_and_mutated_answers_never_panic() {
         .clone();
     let request = timestamp::rfc3161::TimestampRequest::new(DigestAlgorithm::Sha256, &sig).unwrap();
     let good = FixedTimeTsa::new("20240101000000Z")
-        .timestamp(TimestampKind::Rfc3161, &request.to_der())
+        .timestamp(TimestampKind::Rfc3161, &request.to_der().unwrap())
         .unwrap();
     let token = timestamp::rfc3161::check_response(&good, &request).unwrap();
     for cut in 0..good.len() {

@@ -350,11 +350,11 @@ impl Subject for CabSubject<'_> {
             u64::from(sig.length),
             "signature",
         )?;
-        let der = crate::pe::certificate_table::trim_pkcs7(&data, offset).map_err(|e| match e {
+        let der = crate::cms::trim_padded(&data).map_err(|e| match e {
             Error::Malformed(m) => malformed(
-                m.offset,
-                MalformedKind::InvalidValue,
-                m.what.replace("certificate table", ""),
+                offset.saturating_add(m.offset),
+                m.kind,
+                format!("cabinet signature: {}", m.what),
             ),
             e => e,
         })?;

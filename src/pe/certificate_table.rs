@@ -123,68 +123,10 @@ pub fn parse_entries(table: &[u8], table_offset: u64) -> Result<Vec<WinCertifica
     Ok(entries)
 }
 
-/// Deepest nesting of indefinite-length BER encodings followed by [`tlv_end`].
-const MAX_BER_DEPTH: usize = 32;
-
-/// End (exclusive) of the BER TLV starting at `pos` in `data`, or a description of what is
-/// wrong. Definite lengths are taken as they are; indefinite lengths (0x80) are followed
-/// through their children up to the end-of-contents octets.
-fn tlv_end(data: &[u8], pos: usize, depth: usize) -> std::result::Result<usize, String> {
-    if depth > MAX_BER_DEPTH {
-        return Err("BER nesting too deep".into());
-    }
-    let truncated = || "truncated PKCS#7".to_string();
-    let tag = *data.get(pos).ok_or_else(truncated)?;
-    let mut p = pos + 1;
-    if tag & 0x1f == 0x1f {
-        // High tag number: base-128 octets, the last without bit 8.
-        loop {
-            let b = *data.get(p).ok_or_else(truncated)?;
-            p += 1;
-            if b & 0x80 == 0 {
-                break;
-            }
-            if p - pos > 6 {
-                return Err("tag number too large".into());
-            }
-        }
-    }
-    let first = *data.get(p).ok_or_else(truncated)?;
-    p += 1;
-    match first {
-        0x80 => {
-            if tag & 0x20 == 0 {
-                return Err("indefinite length on a primitive encoding".into());
-            }
-            loop {
-                if data.get(p..p + 2).ok_or_else(truncated)? == [0, 0] {
-                    return Ok(p + 2);
-                }
-                p = tlv_end(data, p, depth + 1)?;
-            }
-        }
-        n if n < 0x80 => p.checked_add(usize::from(n)).ok_or_else(truncated),
-        n => {
-            let count = usize::from(n & 0x7f);
-            if count > 4 {
-                return Err(format!("length with {count} octets"));
-            }
-            let octets = data.get(p..p + count).ok_or_else(truncated)?;
-            let len = octets
-                .iter()
-                .fold(0u64, |acc, &b| (acc << 8) | u64::from(b));
-            usize::try_from(len)
-                .ok()
-                .and_then(|l| l.checked_add(p + count))
-                .ok_or_else(|| "length overflows".to_string())
-        }
-    }
-}
-
 /// The PKCS#7 inside `data` (an entry's `bCertificate`), without the zero padding after it.
 ///
-/// The end comes from the first TLV: its definite length, or for BER indefinite lengths (0x80)
-/// the matching end-of-contents octets. Anything but zeros after it is malformed. `offset` is
+/// The end comes from the first TLV, read by the crate's one BER/DER reader
+/// ([`crate::cms::split_padded`]). Anything but zeros after it is malformed. `offset` is
 /// the file offset of `data`, for errors.
 pub fn trim_pkcs7(data: &[u8], offset: u64) -> Result<&[u8]> {
     let (der, padding) = split_pkcs7(data, offset)?;
@@ -204,23 +146,14 @@ pub fn trim_pkcs7(data: &[u8], offset: u64) -> Result<&[u8]> {
 /// The PKCS#7 inside `data` and the bytes after it (which should be zero padding, and which
 /// Windows rejects otherwise when the CVE-2013-3900 padding check is on).
 pub fn split_pkcs7(data: &[u8], offset: u64) -> Result<(&[u8], &[u8])> {
-    let bad = |what: String| malformed(offset, MalformedKind::InvalidValue, what);
-    let tag = *data
-        .first()
-        .ok_or_else(|| bad("empty certificate table entry".into()))?;
-    if tag != 0x30 {
-        return Err(bad(format!(
-            "certificate table entry does not start with a SEQUENCE (tag {tag:#04x})"
-        )));
-    }
-    let end = tlv_end(data, 0, 0).map_err(|e| bad(format!("PKCS#7 in certificate table: {e}")))?;
-    match (data.get(..end), data.get(end..)) {
-        (Some(der), Some(padding)) => Ok((der, padding)),
-        _ => Err(bad(format!(
-            "PKCS#7 length {end} exceeds the certificate table entry ({} bytes)",
-            data.len()
-        ))),
-    }
+    crate::cms::split_padded(data).map_err(|e| match e {
+        Error::Malformed(m) => malformed(
+            offset.saturating_add(m.offset),
+            m.kind,
+            format!("PKCS#7 in a certificate table entry: {}", m.what),
+        ),
+        other => other,
+    })
 }
 
 /// A `WIN_CERTIFICATE` entry holding `pkcs7`, as osslsigncode writes it: the header's

@@ -31,7 +31,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use crate::cms::attributes::{AttributeOptions, Profile};
-use crate::cms::{oids, tlv};
+use crate::cms::oids;
 use crate::digest::DigestAlgorithm;
 use crate::error::{Error, Result};
 use crate::signer::{SignatureAlgorithm, Signer};
@@ -260,20 +260,31 @@ impl SignOptions {
     }
 }
 
-/// DER AlgorithmIdentifier that Authenticode SignerInfos use for `scheme` with `alg`.
+/// DER AlgorithmIdentifier that Authenticode SignerInfos use for `scheme` with `alg`:
+/// rsaEncryption with NULL parameters (what signtool and osslsigncode write for RSA), or
+/// ecdsa-with-SHAx with the parameters absent.
 pub fn signature_algorithm_der(scheme: SignatureAlgorithm, alg: DigestAlgorithm) -> Vec<u8> {
-    match scheme {
-        SignatureAlgorithm::RsaPkcs1v15 => tlv::algorithm_null(&oids::RSA_ENCRYPTION),
+    use der::Encode;
+    let identifier = match scheme {
+        SignatureAlgorithm::RsaPkcs1v15 => spki::AlgorithmIdentifierRef {
+            oid: oids::RSA_ENCRYPTION,
+            parameters: Some(der::asn1::AnyRef::from(der::asn1::Null)),
+        },
         SignatureAlgorithm::EcdsaP256 | SignatureAlgorithm::EcdsaP384 => {
-            tlv::algorithm_absent(&match alg {
-                // Never signed with (refused before any signature is made); named for totality.
-                DigestAlgorithm::Md5 | DigestAlgorithm::Sha1 => oids::ECDSA_WITH_SHA1,
-                DigestAlgorithm::Sha256 => oids::ECDSA_WITH_SHA256,
-                DigestAlgorithm::Sha384 => oids::ECDSA_WITH_SHA384,
-                DigestAlgorithm::Sha512 => oids::ECDSA_WITH_SHA512,
-            })
+            spki::AlgorithmIdentifierRef {
+                oid: match alg {
+                    // Never signed with (refused before any signature is made).
+                    DigestAlgorithm::Md5 | DigestAlgorithm::Sha1 => oids::ECDSA_WITH_SHA1,
+                    DigestAlgorithm::Sha256 => oids::ECDSA_WITH_SHA256,
+                    DigestAlgorithm::Sha384 => oids::ECDSA_WITH_SHA384,
+                    DigestAlgorithm::Sha512 => oids::ECDSA_WITH_SHA512,
+                },
+                parameters: None,
+            }
         }
-    }
+    };
+    // An OID and at most a NULL: encoding cannot fail.
+    identifier.to_der().unwrap_or_default()
 }
 
 /// Sign `subject` with `signer` and return the DER PKCS#7 to embed (nothing is written): the

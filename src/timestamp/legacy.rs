@@ -33,37 +33,60 @@ fn malformed(what: impl Into<String>) -> Error {
     TimestampError::Malformed(what.into()).into()
 }
 
+/// ```text
+/// TimeStampRequest ::= SEQUENCE {
+///     countersignatureType  OBJECT IDENTIFIER,   -- SPC_TIME_STAMP_REQUEST_OBJID
+///     content               ContentInfo }        -- id-data over the signature value
+/// ```
+/// (Authenticode's legacy timestamp request; the optional `attributes` between the two are
+/// never sent.)
+#[derive(Clone, Debug, PartialEq, Eq, der::Sequence)]
+pub struct TimeStampRequest<'a> {
+    /// SPC_TIME_STAMP_REQUEST_OBJID (1.3.6.1.4.1.311.3.2.1).
+    pub countersignature_type: ObjectIdentifier,
+    /// The data to countersign.
+    pub content: DataContentInfo<'a>,
+}
+
+/// `ContentInfo ::= SEQUENCE { contentType id-data, content [0] EXPLICIT OCTET STRING }`.
+#[derive(Clone, Debug, PartialEq, Eq, der::Sequence)]
+pub struct DataContentInfo<'a> {
+    /// id-data.
+    pub content_type: ObjectIdentifier,
+    /// The signature value being timestamped.
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT")]
+    pub content: &'a der::asn1::OctetStringRef,
+}
+
 /// The DER Authenticode TimeStampRequest for `signature_value`.
-pub fn request(signature_value: &[u8]) -> Vec<u8> {
-    tlv::sequence(&[
-        &tlv::oid(&SPC_TIME_STAMP_REQUEST),
-        &tlv::sequence(&[
-            &tlv::oid(&oids::DATA),
-            &tlv::tlv(tag::context(0), &tlv::octet_string(signature_value)),
-        ]),
-    ])
+pub fn request(signature_value: &[u8]) -> Result<Vec<u8>> {
+    use der::Encode;
+    let content = der::asn1::OctetStringRef::new(signature_value)
+        .map_err(|e| malformed(format!("signature value: {e}")))?;
+    TimeStampRequest {
+        countersignature_type: SPC_TIME_STAMP_REQUEST,
+        content: DataContentInfo {
+            content_type: oids::DATA,
+            content,
+        },
+    }
+    .to_der()
+    .map_err(|e| malformed(format!("TimeStampRequest: {e}")))
 }
 
 /// The signature value carried by a DER Authenticode TimeStampRequest (for in-house TSAs and
 /// tests).
 pub fn parse_request(der: &[u8]) -> Result<Vec<u8>> {
-    let t = tlv::parse_one(der, "TimeStampRequest")?.expect(tag::SEQUENCE, "TimeStampRequest")?;
-    let mut r = t.children();
-    let oid = r.next("countersignatureType")?.oid()?;
-    if oid != SPC_TIME_STAMP_REQUEST {
+    use der::Decode;
+    let req =
+        TimeStampRequest::from_der(der).map_err(|e| malformed(format!("TimeStampRequest: {e}")))?;
+    if req.countersignature_type != SPC_TIME_STAMP_REQUEST {
         return Err(malformed(format!(
-            "countersignatureType {oid} is not SPC_TIME_STAMP_REQUEST_OBJID"
+            "countersignatureType {} is not SPC_TIME_STAMP_REQUEST_OBJID",
+            req.countersignature_type
         )));
     }
-    let ci = r.expect(tag::SEQUENCE, "TimeStampRequest content")?;
-    let mut cr = ci.children();
-    cr.next("contentType")?;
-    let explicit = cr.expect(tag::context(0), "content")?;
-    Ok(explicit
-        .children()
-        .expect(tag::OCTET_STRING, "signature value")?
-        .value
-        .to_vec())
+    Ok(req.content.content.as_bytes().to_vec())
 }
 
 /// Decode base64 text (whitespace and line breaks ignored; padding optional).
@@ -157,7 +180,7 @@ mod tests {
     #[test]
     fn request_matches_the_documented_layout() {
         let sig = [0xabu8; 256];
-        let der = request(&sig);
+        let der = request(&sig).unwrap();
         // SEQUENCE(291) { OID(10) , SEQUENCE(275) { OID data, [0](260) { OCTET STRING(256) } } }
         assert_eq!(&der[..4], &[0x30, 0x82, 0x01, 0x23]);
         assert_eq!(der.len(), 4 + 291);

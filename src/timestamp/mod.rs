@@ -159,13 +159,13 @@ fn obtain(
     match kind {
         TimestampKind::Rfc3161 => {
             let request = rfc3161::TimestampRequest::new(alg, signature_value)?;
-            let response = ts.timestamp(kind, &request.to_der())?;
+            let response = ts.timestamp(kind, &request.to_der()?)?;
             check_common(kind, &response, &server)?;
             let token = rfc3161::check_response(&response, &request)?;
             Ok((oids::SPC_RFC3161_TIMESTAMP, token, Vec::new()))
         }
         TimestampKind::Legacy => {
-            let request = legacy::request(signature_value);
+            let request = legacy::request(signature_value)?;
             let response = ts.timestamp(kind, &request)?;
             check_common(kind, &response, &server)?;
             let response = legacy::check_response(&response, signature_value)?;

@@ -20,10 +20,16 @@ use std::time::SystemTime;
 
 use const_oid::ObjectIdentifier;
 
+use der::asn1::{AnyRef, BitStringRef, IntRef, Null, OctetStringRef, UintRef, Utf8StringRef};
+use der::{Decode, Encode, Sequence};
+use spki::AlgorithmIdentifier;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::Extensions;
+
 use crate::cms::generic;
-use crate::cms::tlv::{self, tag, Tlv};
+use crate::cms::tlv::{self, tag};
 use crate::digest::DigestAlgorithm;
-use crate::error::{Error, MalformedKind, Result, TimestampError};
+use crate::error::{Error, Result, TimestampError};
 
 /// `id-ct-TSTInfo` (1.2.840.113549.1.9.16.1.4): the content type of a TimeStampToken.
 pub const ID_CT_TST_INFO: ObjectIdentifier =
@@ -46,6 +52,141 @@ const FAILURE_BITS: &[(usize, &str)] = &[
 
 fn malformed(what: impl Into<String>) -> Error {
     TimestampError::Malformed(what.into()).into()
+}
+
+/// ```text
+/// MessageImprint ::= SEQUENCE {
+///     hashAlgorithm  AlgorithmIdentifier,
+///     hashedMessage  OCTET STRING }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
+pub struct MessageImprint<'a> {
+    /// The digest algorithm.
+    pub hash_algorithm: AlgorithmIdentifier<AnyRef<'a>>,
+    /// The digest of what is timestamped.
+    pub hashed_message: &'a OctetStringRef,
+}
+
+/// ```text
+/// TimeStampReq ::= SEQUENCE {
+///     version         INTEGER { v1(1) },
+///     messageImprint  MessageImprint,
+///     reqPolicy       TSAPolicyId OPTIONAL,
+///     nonce           INTEGER OPTIONAL,
+///     certReq         BOOLEAN DEFAULT FALSE,
+///     extensions      [0] IMPLICIT Extensions OPTIONAL }
+/// ```
+/// (RFC 3161 §2.4.1.)
+#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
+pub struct TimeStampReq<'a> {
+    /// 1.
+    pub version: u8,
+    /// What is timestamped.
+    pub message_imprint: MessageImprint<'a>,
+    /// The policy asked for.
+    pub req_policy: Option<ObjectIdentifier>,
+    /// A random nonce.
+    pub nonce: Option<UintRef<'a>>,
+    /// Whether the TSA must include its certificate.
+    #[asn1(default = "Default::default")]
+    pub cert_req: bool,
+    /// Extensions.
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", optional = "true")]
+    pub extensions: Option<Extensions>,
+}
+
+/// ```text
+/// PKIStatusInfo ::= SEQUENCE {
+///     status        PKIStatus,                   -- INTEGER
+///     statusString  PKIFreeText OPTIONAL,        -- SEQUENCE OF UTF8String
+///     failInfo      PKIFailureInfo OPTIONAL }    -- BIT STRING
+/// ```
+/// (RFC 3161 §2.4.2.)
+#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
+pub struct PkiStatusInfo<'a> {
+    /// 0 granted, 1 grantedWithMods, 2 rejection, 3 waiting, 4 and 5 revocation.
+    pub status: u64,
+    /// Texts.
+    pub status_string: Option<Vec<Utf8StringRef<'a>>>,
+    /// Failure bits.
+    pub fail_info: Option<BitStringRef<'a>>,
+}
+
+/// ```text
+/// TimeStampResp ::= SEQUENCE {
+///     status          PKIStatusInfo,
+///     timeStampToken  TimeStampToken OPTIONAL }   -- a ContentInfo
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
+pub struct TimeStampResp<'a> {
+    /// The status.
+    pub status: PkiStatusInfo<'a>,
+    /// The token, kept as encoded.
+    pub time_stamp_token: Option<AnyRef<'a>>,
+}
+
+/// ```text
+/// Accuracy ::= SEQUENCE {
+///     seconds  INTEGER OPTIONAL,
+///     millis   [0] IMPLICIT INTEGER (1..999) OPTIONAL,
+///     micros   [1] IMPLICIT INTEGER (1..999) OPTIONAL }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
+pub struct Accuracy {
+    /// Seconds.
+    pub seconds: Option<u64>,
+    /// Milliseconds.
+    #[asn1(context_specific = "0", tag_mode = "IMPLICIT", optional = "true")]
+    pub millis: Option<u16>,
+    /// Microseconds.
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
+    pub micros: Option<u16>,
+}
+
+/// ```text
+/// TSTInfo ::= SEQUENCE {
+///     version         INTEGER { v1(1) },
+///     policy          TSAPolicyId,
+///     messageImprint  MessageImprint,
+///     serialNumber    INTEGER,
+///     genTime         GeneralizedTime,
+///     accuracy        Accuracy OPTIONAL,
+///     ordering        BOOLEAN DEFAULT FALSE,
+///     nonce           INTEGER OPTIONAL,
+///     tsa             [0] EXPLICIT GeneralName OPTIONAL,
+///     extensions      [1] IMPLICIT Extensions OPTIONAL }
+/// ```
+/// (RFC 3161 §2.4.2.) `genTime` is kept raw: TSAs (Microsoft's among them) write fractional
+/// seconds, which DER's GeneralizedTime type refuses; [`parse_tst_info`] reads it leniently.
+#[derive(Clone, Debug, PartialEq, Eq, Sequence)]
+pub struct TstInfoAsn1<'a> {
+    /// 1.
+    pub version: u8,
+    /// The TSA's policy.
+    pub policy: ObjectIdentifier,
+    /// What is timestamped.
+    pub message_imprint: MessageImprint<'a>,
+    /// The token's serial number.
+    pub serial_number: IntRef<'a>,
+    /// The time (GeneralizedTime, fractions allowed).
+    pub gen_time: AnyRef<'a>,
+    /// How accurate the time is.
+    pub accuracy: Option<Accuracy>,
+    /// Whether tokens of this TSA can be ordered by time.
+    #[asn1(default = "Default::default")]
+    pub ordering: bool,
+    /// The nonce of the request.
+    pub nonce: Option<UintRef<'a>>,
+    /// The TSA's name.
+    #[asn1(context_specific = "0", tag_mode = "EXPLICIT", optional = "true")]
+    pub tsa: Option<GeneralName>,
+    /// Extensions.
+    #[asn1(context_specific = "1", tag_mode = "IMPLICIT", optional = "true")]
+    pub extensions: Option<Extensions>,
+}
+
+fn asn1_error(what: &str) -> impl Fn(der::Error) -> Error + '_ {
+    move |e| malformed(format!("{what}: {e}"))
 }
 
 /// An RFC 3161 TimeStampReq.
@@ -79,70 +220,54 @@ impl TimestampRequest {
     }
 
     /// The DER TimeStampReq.
-    pub fn to_der(&self) -> Vec<u8> {
-        let imprint = tlv::sequence(&[
-            &tlv::algorithm_null(&self.digest_algorithm.oid()),
-            &tlv::octet_string(&self.imprint),
-        ]);
-        let mut parts = vec![tlv::small_uint(1), imprint];
-        if !self.nonce.is_empty() {
-            parts.push(integer(&self.nonce));
-        }
-        if self.cert_req {
-            parts.push(vec![tag::BOOLEAN, 1, 0xff]);
-        }
-        let refs: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-        tlv::sequence(&refs)
+    pub fn to_der(&self) -> Result<Vec<u8>> {
+        let req = TimeStampReq {
+            version: 1,
+            message_imprint: MessageImprint {
+                hash_algorithm: AlgorithmIdentifier {
+                    oid: self.digest_algorithm.oid(),
+                    parameters: Some(AnyRef::from(Null)),
+                },
+                hashed_message: OctetStringRef::new(&self.imprint)
+                    .map_err(asn1_error("messageImprint"))?,
+            },
+            req_policy: None,
+            nonce: (!self.nonce.is_empty())
+                .then(|| UintRef::new(&self.nonce))
+                .transpose()
+                .map_err(asn1_error("nonce"))?,
+            cert_req: self.cert_req,
+            extensions: None,
+        };
+        req.to_der().map_err(asn1_error("TimeStampReq"))
     }
 
     /// Parse a DER TimeStampReq (for in-house TSAs and tests).
     pub fn parse(der: &[u8]) -> Result<Self> {
-        let req = tlv::parse_one(der, "TimeStampReq")?.expect(tag::SEQUENCE, "TimeStampReq")?;
-        let mut r = req.children();
-        r.expect(tag::INTEGER, "TimeStampReq version")?;
-        let (digest_algorithm, imprint) =
-            parse_imprint(&r.expect(tag::SEQUENCE, "messageImprint")?)?;
-        r.next_if(tag::OID, "reqPolicy")?;
-        let nonce = r
-            .next_if(tag::INTEGER, "nonce")?
-            .map(|n| strip_zeros(n.value).to_vec())
-            .unwrap_or_default();
-        let cert_req = r
-            .next_if(tag::BOOLEAN, "certReq")?
-            .is_some_and(|b| b.value.first().is_some_and(|v| *v != 0));
+        let req = TimeStampReq::from_der(der).map_err(asn1_error("TimeStampReq"))?;
+        let (digest_algorithm, imprint) = imprint(&req.message_imprint)?;
         Ok(Self {
             digest_algorithm,
             imprint,
-            nonce,
-            cert_req,
+            nonce: req
+                .nonce
+                .map(|n| strip_zeros(n.as_bytes()).to_vec())
+                .unwrap_or_default(),
+            cert_req: req.cert_req,
         })
     }
 }
 
-/// DER INTEGER from unsigned big-endian bytes.
-fn integer(unsigned: &[u8]) -> Vec<u8> {
-    let v = strip_zeros(unsigned);
-    let mut value = Vec::with_capacity(v.len() + 1);
-    if v.first().is_none_or(|b| *b & 0x80 != 0) {
-        value.push(0);
-    }
-    value.extend_from_slice(v);
-    tlv::tlv(tag::INTEGER, &value)
-}
-
 fn strip_zeros(v: &[u8]) -> &[u8] {
     let skip = v.iter().take_while(|b| **b == 0).count();
-    &v[skip..]
+    v.get(skip..).unwrap_or_default()
 }
 
-fn parse_imprint(t: &Tlv<'_>) -> Result<(DigestAlgorithm, Vec<u8>)> {
-    let mut r = t.children();
-    let alg = r.expect(tag::SEQUENCE, "hashAlgorithm")?;
-    let oid = alg.children().next("hashAlgorithm")?.oid()?;
+fn imprint(m: &MessageImprint<'_>) -> Result<(DigestAlgorithm, Vec<u8>)> {
+    let oid = m.hash_algorithm.oid;
     let alg = DigestAlgorithm::from_oid(&oid)
         .ok_or_else(|| Error::Unsupported(format!("message imprint digest algorithm {oid}")))?;
-    let digest = r.expect(tag::OCTET_STRING, "hashedMessage")?.value.to_vec();
-    Ok((alg, digest))
+    Ok((alg, m.hashed_message.as_bytes().to_vec()))
 }
 
 /// A parsed TimeStampResp.
@@ -160,36 +285,38 @@ pub struct TimestampResponse {
 
 /// Parse a DER TimeStampResp.
 pub fn parse_response(der: &[u8]) -> Result<TimestampResponse> {
-    let resp = tlv::parse_one(der, "TimeStampResp")?.expect(tag::SEQUENCE, "TimeStampResp")?;
-    let mut r = resp.children();
-    let status_info = r.expect(tag::SEQUENCE, "PKIStatusInfo")?;
-    let mut sr = status_info.children();
-    let status = sr.expect(tag::INTEGER, "PKIStatus")?.small_uint()?;
-    let mut status_text = Vec::new();
-    if let Some(text) = sr.next_if(tag::SEQUENCE, "statusString")? {
-        for t in text.children().all("statusString")?.iter().take(16) {
-            status_text.push(String::from_utf8_lossy(t.value).into_owned());
-        }
-    }
-    let mut failure = Vec::new();
-    if let Some(bits) = sr.next_if(tag::BIT_STRING, "failInfo")? {
-        let bytes = bits.value.get(1..).unwrap_or_default();
-        for (bit, name) in FAILURE_BITS {
-            if bytes
-                .get(bit / 8)
-                .is_some_and(|b| b & (0x80 >> (bit % 8)) != 0)
-            {
-                failure.push((*name).to_string());
-            }
-        }
-    }
-    let token = if r.is_empty() {
-        None
-    } else {
-        Some(r.expect(tag::SEQUENCE, "timeStampToken")?.raw.to_vec())
-    };
+    let resp = TimeStampResp::from_ber(der).map_err(asn1_error("TimeStampResp"))?;
+    let status_text = resp
+        .status
+        .status_string
+        .iter()
+        .flatten()
+        .take(16)
+        .map(|t| t.as_str().to_string())
+        .collect();
+    let failure = resp
+        .status
+        .fail_info
+        .map(|bits| {
+            let bytes = bits.raw_bytes();
+            FAILURE_BITS
+                .iter()
+                .filter(|(bit, _)| {
+                    bytes
+                        .get(bit / 8)
+                        .is_some_and(|b| b & (0x80 >> (bit % 8)) != 0)
+                })
+                .map(|(_, name)| (*name).to_string())
+                .collect()
+        })
+        .unwrap_or_default();
+    let token = resp
+        .time_stamp_token
+        .map(|t| t.to_der())
+        .transpose()
+        .map_err(asn1_error("timeStampToken"))?;
     Ok(TimestampResponse {
-        status,
+        status: resp.status.status,
         status_text,
         failure,
         token,
@@ -213,35 +340,23 @@ pub struct TstInfo {
     pub nonce: Option<Vec<u8>>,
 }
 
-/// Parse a DER TSTInfo (the eContent of a TimeStampToken).
+/// Parse a DER (or BER) TSTInfo (the eContent of a TimeStampToken).
 pub fn parse_tst_info(der: &[u8]) -> Result<TstInfo> {
-    let t = tlv::parse_one(der, "TSTInfo")?.expect(tag::SEQUENCE, "TSTInfo")?;
-    let mut r = t.children();
-    r.expect(tag::INTEGER, "TSTInfo version")?;
-    let policy = r.next("TSTInfo policy")?.oid()?;
-    let (digest_algorithm, imprint) = parse_imprint(&r.expect(tag::SEQUENCE, "messageImprint")?)?;
-    let serial = r.expect(tag::INTEGER, "serialNumber")?.value.to_vec();
-    let gen = r.expect(tag::GENERALIZED_TIME, "genTime")?;
-    let time = super::parse_time(&gen).ok_or_else(|| {
-        Error::malformed(
-            crate::error::Format::Cms,
-            gen.offset as u64,
-            MalformedKind::InvalidValue,
-            "bad genTime",
-        )
-    })?;
-    r.next_if(tag::SEQUENCE, "accuracy")?;
-    r.next_if(tag::BOOLEAN, "ordering")?;
-    let nonce = r
-        .next_if(tag::INTEGER, "nonce")?
-        .map(|n| strip_zeros(n.value).to_vec());
+    let info = TstInfoAsn1::from_ber(der).map_err(asn1_error("TSTInfo"))?;
+    let (digest_algorithm, imprint) = imprint(&info.message_imprint)?;
+    let gen = info.gen_time.to_der().map_err(asn1_error("genTime"))?;
+    let time = tlv::parse_one(&gen, "genTime")
+        .ok()
+        .filter(|t| t.tag == tag::GENERALIZED_TIME)
+        .and_then(|t| super::parse_time(&t))
+        .ok_or_else(|| malformed("TSTInfo: bad genTime"))?;
     Ok(TstInfo {
-        policy,
+        policy: info.policy,
         digest_algorithm,
         imprint,
-        serial,
+        serial: info.serial_number.as_bytes().to_vec(),
         time,
-        nonce,
+        nonce: info.nonce.map(|n| strip_zeros(n.as_bytes()).to_vec()),
     })
 }
 
@@ -361,17 +476,27 @@ mod tests {
     fn request_round_trips() {
         let req = TimestampRequest::new(DigestAlgorithm::Sha256, b"sig").unwrap();
         assert_eq!(req.nonce.len(), NONCE_LEN);
-        let der = req.to_der();
+        let der = req.to_der().unwrap();
         assert_eq!(TimestampRequest::parse(&der).unwrap(), req);
         let other = TimestampRequest::new(DigestAlgorithm::Sha256, b"sig").unwrap();
         assert_ne!(other.nonce, req.nonce, "nonces are random");
     }
 
     #[test]
-    fn integers_are_positive_and_minimal() {
-        assert_eq!(integer(&[0, 0, 0x80]), [2, 2, 0, 0x80]);
-        assert_eq!(integer(&[0x7f]), [2, 1, 0x7f]);
-        assert_eq!(integer(&[]), [2, 1, 0]);
+    fn nonces_are_positive_and_minimal() {
+        let with = |nonce: &[u8]| {
+            TimestampRequest {
+                digest_algorithm: DigestAlgorithm::Sha256,
+                imprint: vec![0; 32],
+                nonce: nonce.to_vec(),
+                cert_req: false,
+            }
+            .to_der()
+            .unwrap()
+        };
+        assert!(with(&[0, 0, 0x80]).ends_with(&[2, 2, 0, 0x80]));
+        assert!(with(&[0x7f]).ends_with(&[2, 1, 0x7f]));
+        assert!(!with(&[]).contains(&2) || with(&[]).len() < with(&[1]).len());
     }
 
     #[test]

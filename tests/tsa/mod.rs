@@ -326,7 +326,7 @@ fn rfc3161_answer(body: &[u8], behavior: Behavior, dir: &Path) -> Option<Vec<u8>
         }
         _ => {}
     }
-    let reply = openssl_reply(&req.to_der(), dir)?;
+    let reply = openssl_reply(&req.to_der().ok()?, dir)?;
     if behavior != Behavior::NonTsaSigner {
         return Some(reply);
     }
