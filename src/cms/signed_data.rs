@@ -108,7 +108,7 @@ pub fn build_with_content_type(
     let signer_info = super::asn1::SignerInfo {
         version: 1,
         sid: any(&sid).map_err(bad("issuer and serial number"))?,
-        digest_algorithm: digest_algorithm.clone(),
+        digest_algorithm,
         signed_attrs: Some(set_of(&signed)?),
         signature_algorithm: any(p.signature_algorithm).map_err(bad("signature algorithm"))?,
         signature: OctetStringRef::new(p.signature).map_err(bad("signature"))?,

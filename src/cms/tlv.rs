@@ -389,16 +389,6 @@ pub fn algorithm_null(alg: &ObjectIdentifier) -> Vec<u8> {
     sequence(&[&oid(alg), &null()])
 }
 
-/// AlgorithmIdentifier with absent parameters (ECDSA signature algorithms).
-pub fn algorithm_absent(alg: &ObjectIdentifier) -> Vec<u8> {
-    sequence(&[&oid(alg)])
-}
-
-/// BMPString value bytes (UTF-16BE) of `s`.
-pub fn bmp_bytes(s: &str) -> Vec<u8> {
-    s.encode_utf16().flat_map(u16::to_be_bytes).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
