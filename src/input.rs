@@ -217,7 +217,7 @@ pub(crate) fn for_each_chunk(
         .ok_or_else(|| Error::Internal("range overflows"))?;
     while pos < end {
         let n = usize::try_from(end - pos).map_or(buf.len(), |r| r.min(buf.len()));
-        let chunk = &mut buf[..n];
+        let chunk = buf.get_mut(..n).ok_or(Error::Internal("short buffer"))?;
         input.read_exact_at(pos, chunk)?;
         sink(chunk)?;
         pos += n as u64;

@@ -32,6 +32,17 @@
 //! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+// No panics by construction in library code: input never reaches an unwrap, an expect, a
+// panic or an unchecked index (tests may use them).
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
+)]
 
 pub mod cab;
 mod certs;

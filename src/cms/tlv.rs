@@ -253,11 +253,16 @@ impl<'a> Reader<'a> {
             }
             let vend = vstart + inner.pos;
             self.pos = vend + 2;
+            let (Some(value), Some(raw)) =
+                (self.data.get(vstart..vend), self.data.get(start..self.pos))
+            else {
+                return Err(err(MalformedKind::Truncated, "end-of-contents missing"));
+            };
             return Ok(Tlv {
                 tag,
                 offset,
-                value: &self.data[vstart..vend],
-                raw: &self.data[start..self.pos],
+                value,
+                raw,
                 indefinite: true,
             });
         }
@@ -271,11 +276,15 @@ impl<'a> Reader<'a> {
                 )
             })?;
         self.pos = vend;
+        let (Some(value), Some(raw)) = (self.data.get(vstart..vend), self.data.get(start..vend))
+        else {
+            return Err(err(MalformedKind::Truncated, "value runs past the end"));
+        };
         Ok(Tlv {
             tag,
             offset,
-            value: &self.data[vstart..vend],
-            raw: &self.data[start..vend],
+            value,
+            raw,
             indefinite: false,
         })
     }
@@ -326,9 +335,9 @@ fn push_len(out: &mut Vec<u8>, len: usize) {
         out.push(len as u8);
     } else {
         let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8);
-        out.extend_from_slice(&bytes[skip..]);
+        let significant: Vec<u8> = bytes.into_iter().skip_while(|b| *b == 0).collect();
+        out.push(0x80 | significant.len() as u8);
+        out.extend_from_slice(&significant);
     }
 }
 
@@ -375,10 +384,12 @@ pub fn null() -> Vec<u8> {
 
 /// A small non-negative INTEGER.
 pub fn small_uint(v: u32) -> Vec<u8> {
-    let bytes = v.to_be_bytes();
-    let skip = bytes.iter().take_while(|b| **b == 0).count().min(3);
-    let mut value = bytes[skip..].to_vec();
-    if value[0] & 0x80 != 0 {
+    let mut value: Vec<u8> = v
+        .to_be_bytes()
+        .into_iter()
+        .skip_while(|b| *b == 0)
+        .collect();
+    if value.first().is_none_or(|b| b & 0x80 != 0) {
         value.insert(0, 0);
     }
     tlv(tag::INTEGER, &value)

@@ -34,14 +34,14 @@ fn sum_at(data: &[u8], odd: bool) -> (u64, bool) {
     let mut any: u32 = 0;
     // Blocks of at most 2^20 words keep the 64-bit accumulator far from overflowing.
     for block in data.chunks(1 << 22) {
-        let mut words = block.chunks_exact(4);
+        let (words, remainder) = block.as_chunks::<4>();
         let mut part: u64 = 0;
-        for w in &mut words {
-            let v = u32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+        for w in words {
+            let v = u32::from_le_bytes(*w);
             any |= v;
             part += u64::from(v);
         }
-        for (i, b) in words.remainder().iter().enumerate() {
+        for (i, b) in remainder.iter().enumerate() {
             any |= u32::from(*b);
             part += u64::from(*b) << (8 * (i % 2));
         }
