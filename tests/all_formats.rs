@@ -73,6 +73,10 @@ fn osslsigncode_verify(file: &Path) {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode"
+)]
 fn dual_signing_and_timestamps_work_on_every_format() {
     if !require_tool("osslsigncode") || !require_tool("openssl") {
         return;

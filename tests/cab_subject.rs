@@ -350,6 +350,7 @@ fn open_recognises_cabinets_and_parses_their_layout() {
 }
 
 #[test]
+#[cfg_attr(not(has_osslsigncode), ignore = "needs osslsigncode")]
 fn digest_matches_osslsigncode() {
     // `osslsigncode extract-data` is no oracle for cabinets: 2.9 writes the same digest for
     // every cabinet. The digest osslsigncode signs (and its verifier recomputes) is.
@@ -381,6 +382,7 @@ fn digest_matches_osslsigncode() {
 }
 
 #[test]
+#[cfg_attr(not(has_osslsigncode), ignore = "needs osslsigncode")]
 fn signed_cabinets_are_byte_identical_to_osslsigncode() {
     if !require_tool("osslsigncode") {
         return;
@@ -416,6 +418,10 @@ fn signed_cabinets_are_byte_identical_to_osslsigncode() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_cabextract, has_osslsigncode)),
+    ignore = "needs cabextract, osslsigncode"
+)]
 fn first_cabinet_of_a_set_hashes_the_names_as_osslsigncode_verify_does() {
     // osslsigncode 2.9 signs cab-sample2-disk1.cab over a digest without szCabinetNext and
     // szDiskNext, then its own verify (which hashes them) reports a mismatch. We hash the names:
@@ -456,6 +462,7 @@ fn first_cabinet_of_a_set_hashes_the_names_as_osslsigncode_verify_does() {
 // 2. osslsigncode accepts what we sign; a Windows-signed cabinet with a timestamp
 
 #[test]
+#[cfg_attr(not(has_osslsigncode), ignore = "needs osslsigncode")]
 fn osslsigncode_verifies_every_cabinet_we_sign() {
     if !require_tool("osslsigncode") {
         return;
@@ -475,6 +482,7 @@ fn osslsigncode_verifies_every_cabinet_we_sign() {
 }
 
 #[test]
+#[cfg_attr(not(has_osslsigncode), ignore = "needs osslsigncode")]
 fn windows_signed_cabinet_with_timestamp() {
     let bytes = read(&fixture(MS_SIGNED));
     let subject = authsign::open(&bytes).unwrap();
@@ -541,6 +549,10 @@ fn windows_signed_cabinet_with_timestamp() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_cabextract, has_osslsigncode)),
+    ignore = "needs cabextract, osslsigncode"
+)]
 fn removing_a_foreign_signature_matches_osslsigncode() {
     if !require_tool("osslsigncode") {
         return;
@@ -560,6 +572,10 @@ fn removing_a_foreign_signature_matches_osslsigncode() {
 // 3. Removal restores the input; every cabinet we write reads
 
 #[test]
+#[cfg_attr(
+    not(all(has_cabextract, has_osslsigncode)),
+    ignore = "needs cabextract, osslsigncode"
+)]
 fn sign_then_remove_gives_the_input_back() {
     let dir = TempDir::new();
     let mut files = fixtures(&OSSL_OK);
@@ -591,6 +607,10 @@ fn removing_from_an_unsigned_cabinet_copies_it() {
 // 4. Cabinets osslsigncode refuses
 
 #[test]
+#[cfg_attr(
+    not(all(has_cabextract, has_osslsigncode)),
+    ignore = "needs cabextract, osslsigncode"
+)]
 fn cabinets_osslsigncode_refuses_are_signed_verified_and_restored() {
     let dir = TempDir::new();
     for f in OSSL_REFUSES {
@@ -704,6 +724,7 @@ fn second_cabinet_of_a_set_hashes_its_index_and_names() {
 }
 
 #[test]
+#[cfg_attr(not(has_cabextract), ignore = "needs cabextract")]
 fn multi_folder_cabinets_with_reserves() {
     // Built cabinets with both per-folder reserves and a header reserve: signed, verified,
     // read by cabextract, restored.
@@ -972,6 +993,7 @@ fn cli(name: &str, args: &[&std::ffi::OsStr]) -> std::process::Output {
 }
 
 #[test]
+#[cfg_attr(not(has_osslsigncode), ignore = "needs osslsigncode")]
 fn cli_signs_verifies_detaches_attaches_and_removes_cabinets() {
     let dir = TempDir::new();
     let input = fixture("third-party/cab-sample1.cab");

@@ -237,6 +237,7 @@ const LEAF_EXT: &str = "basicConstraints=critical,CA:false\nkeyUsage=critical,di
 const CA_EXT: &str = "basicConstraints=critical,CA:true\nkeyUsage=critical,keyCertSign,cRLSign\n";
 
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl")]
 fn leaf_used_as_issuer_is_not_ca() {
     if !require_tool("openssl") {
         return;
@@ -271,6 +272,7 @@ fn leaf_used_as_issuer_is_not_ca() {
 }
 
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl")]
 fn leaf_without_code_signing_eku() {
     if !require_tool("openssl") {
         return;
@@ -322,6 +324,7 @@ fn leaf_without_code_signing_eku() {
 }
 
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl")]
 fn ecdsa_chains_and_depth_limit() {
     if !require_tool("openssl") {
         return;
@@ -381,6 +384,7 @@ fn ecdsa_chains_and_depth_limit() {
 }
 
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl")]
 fn path_length_constraint() {
     if !require_tool("openssl") {
         return;

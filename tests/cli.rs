@@ -71,6 +71,10 @@ fn all_pe_files(dir: &TempDir) -> Vec<PathBuf> {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode"
+)]
 fn print_digest_equals_osslsigncode_extract_data() {
     if !require_tool("osslsigncode") || !require_tool("openssl") {
         return;
@@ -92,6 +96,7 @@ fn print_digest_equals_osslsigncode_extract_data() {
 }
 
 #[test]
+#[cfg_attr(not(has_osslsigncode), ignore = "needs osslsigncode")]
 fn cli_osslsigncode_profile_with_signing_time_equals_osslsigncode() {
     if !require_tool("osslsigncode") {
         return;

@@ -155,6 +155,10 @@ fn line_value(text: &str, label: &str) -> String {
 /// osslsigncode recomputes signtool's digests on the file we wrote (the chain itself cannot
 /// verify: its root is not in the fixture).
 #[test]
+#[cfg_attr(
+    not(all(has_msitools, has_osslsigncode)),
+    ignore = "needs msiinfo, osslsigncode"
+)]
 fn osslsigncode_computes_signtool_digests_on_our_file() {
     if !require_tool("osslsigncode") {
         return;
@@ -305,6 +309,10 @@ fn msi_inputs(dir: &TempDir) -> Vec<PathBuf> {
 /// MsiDigitalSignatureEx bytes; osslsigncode verifies what we wrote; msiinfo reads it; our
 /// digests equal osslsigncode's.
 #[test]
+#[cfg_attr(
+    not(all(has_msitools, has_osslsigncode, has_wixl)),
+    ignore = "needs msiinfo, osslsigncode, wixl"
+)]
 fn osslsigncode_parity_with_and_without_dse() {
     if !require_tool("osslsigncode") {
         return;
@@ -400,6 +408,7 @@ fn edit(data: &[u8], f: impl FnOnce(&mut cfb::CompoundFile<std::io::Cursor<Vec<u
 /// Issue 7, must-show 5: a stream changed after signing, a stream added, a CLSID changed, a
 /// storage time changed (with MsiDigitalSignatureEx): verify reports a digest mismatch.
 #[test]
+#[cfg_attr(not(has_wixl), ignore = "needs wixl")]
 fn tampering_is_a_digest_mismatch() {
     let dir = TempDir::new();
     let inputs = msi_inputs(&dir);
@@ -603,6 +612,7 @@ fn large_msi_child() {
 /// signs in a child process whose peak memory stays far below the file size, and
 /// osslsigncode verifies it; a 4096-byte-sector file digests like osslsigncode.
 #[test]
+#[cfg_attr(not(has_osslsigncode), ignore = "needs osslsigncode")]
 fn large_msi_signs_in_bounded_memory() {
     let dir = TempDir::new();
     let input = dir.path().join("large.msi");

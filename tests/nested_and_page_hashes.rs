@@ -94,6 +94,7 @@ fn verify(bytes: &[u8]) -> authsign::verify::Report {
 }
 
 #[test]
+#[cfg_attr(not(has_osslsigncode), ignore = "needs osslsigncode")]
 fn dual_signing_and_nesting_equal_osslsigncode_sign_then_nest() {
     if !require_tool("osslsigncode") {
         return;
@@ -151,6 +152,7 @@ fn dual_signing_and_nesting_equal_osslsigncode_sign_then_nest() {
 }
 
 #[test]
+#[cfg_attr(not(has_osslsigncode), ignore = "needs osslsigncode")]
 fn nested_signatures_keep_their_order_where_osslsigncode_reorders_them() {
     if !require_tool("osslsigncode") {
         return;
@@ -242,6 +244,7 @@ fn nested_signatures_keep_their_order_where_osslsigncode_reorders_them() {
 }
 
 #[test]
+#[cfg_attr(not(has_osslsigncode), ignore = "needs osslsigncode")]
 fn page_hashes_equal_osslsigncode_and_catch_a_changed_page() {
     if !require_tool("osslsigncode") {
         return;

@@ -78,6 +78,10 @@ fn osslsigncode_signed(dir: &Path) -> Vec<(PathBuf, PathBuf)> {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode"
+)]
 fn digest_matches_osslsigncode_for_every_fixture_and_algorithm() {
     if !require_tool("osslsigncode") || !require_tool("openssl") {
         return;
@@ -100,6 +104,7 @@ fn digest_matches_osslsigncode_for_every_fixture_and_algorithm() {
 }
 
 #[test]
+#[cfg_attr(not(has_osslsigncode), ignore = "needs osslsigncode")]
 fn signing_does_not_change_the_digest() {
     // The digest of an unsigned file includes the zero padding that signing appends, so the
     // signed file (hashed up to its certificate table) has the same digest.
@@ -144,6 +149,7 @@ fn digest_agrees_with_goblin() {
 }
 
 #[test]
+#[cfg_attr(not(has_osslsigncode), ignore = "needs osslsigncode")]
 fn embedding_matches_osslsigncode_byte_for_byte() {
     if !require_tool("osslsigncode") {
         return;
@@ -176,6 +182,7 @@ fn embedding_matches_osslsigncode_byte_for_byte() {
 }
 
 #[test]
+#[cfg_attr(not(has_osslsigncode), ignore = "needs osslsigncode")]
 fn embedding_a_sha512_signature_matches_osslsigncode() {
     if !require_tool("osslsigncode") {
         return;
@@ -194,6 +201,7 @@ fn embedding_a_sha512_signature_matches_osslsigncode() {
 }
 
 #[test]
+#[cfg_attr(not(has_osslsigncode), ignore = "needs osslsigncode")]
 fn signatures_returns_the_der_osslsigncode_extracts() {
     if !require_tool("osslsigncode") {
         return;
@@ -234,6 +242,7 @@ fn sbsign_file_has_two_entries_and_both_are_returned() {
 }
 
 #[test]
+#[cfg_attr(not(has_osslsigncode), ignore = "needs osslsigncode")]
 fn removing_a_foreign_two_entry_table_gives_the_padded_unsigned_file() {
     // fbx64.efi (86411 bytes) signed by sbsign has its table at 86416: removing it must give
     // what osslsigncode gives when removing its own signature from fbx64.efi.
@@ -253,6 +262,7 @@ fn removing_a_foreign_two_entry_table_gives_the_padded_unsigned_file() {
 }
 
 #[test]
+#[cfg_attr(not(has_osslsigncode), ignore = "needs osslsigncode")]
 fn removing_matches_osslsigncode_and_keeps_the_signing_padding() {
     // osslsigncode remove-signature cuts the file at the certificate table and zeroes the
     // directory entry, so the zero padding that signing added before the table stays: the
@@ -339,6 +349,10 @@ fn fake_pkcs7(n: usize) -> Vec<u8> {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_fetched_data, has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode, tests/data/fetch.sh data"
+)]
 fn microsoft_signed_shim() {
     let path = data_file("shimx64.efi.signed");
     if !require_file(&path, "run tests/data/fetch.sh") {
@@ -477,6 +491,7 @@ fn random_bytes_never_panic() {
 }
 
 #[test]
+#[cfg_attr(not(has_osslsigncode), ignore = "needs osslsigncode")]
 fn truncated_files_give_errors() {
     if !require_tool("osslsigncode") {
         return;

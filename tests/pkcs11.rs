@@ -298,6 +298,10 @@ fn assert_verifies(dir: &Path, name: &str, signed: &[u8]) {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_osslsigncode, has_softhsm2)),
+    ignore = "needs osslsigncode, softhsm2-util"
+)]
 fn rsa_key_and_chain_from_token_sign_byte_identically_to_pem() {
     let Some((_lock, hsm)) = hsm() else { return };
     let signer = Pkcs11Signer::open(options(
@@ -323,6 +327,10 @@ fn rsa_key_and_chain_from_token_sign_byte_identically_to_pem() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_osslsigncode, has_softhsm2)),
+    ignore = "needs osslsigncode, softhsm2-util"
+)]
 fn p256_key_only_token_with_pem_chain_signs_and_verifies() {
     let Some((_lock, hsm)) = hsm() else { return };
     let mut opts = options(hsm, TOKEN, KeySelector::Id(vec![0x02]), USER_PIN);
@@ -343,6 +351,10 @@ fn p256_key_only_token_with_pem_chain_signs_and_verifies() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_openssl, has_softhsm2)),
+    ignore = "needs openssl, softhsm2-util"
+)]
 fn key_that_does_not_fit_the_certificate_is_refused() {
     let Some((_lock, hsm)) = hsm() else { return };
     // EC key, RSA certificate: the types are named.
@@ -406,6 +418,7 @@ fn generate_p256_chain() -> Option<Vec<x509_cert::Certificate>> {
 }
 
 #[test]
+#[cfg_attr(not(has_softhsm2), ignore = "needs softhsm2-util")]
 fn missing_key_lists_the_labels_on_the_token() {
     let Some((_lock, hsm)) = hsm() else { return };
     let e = Pkcs11Signer::open(options(
@@ -428,6 +441,7 @@ fn missing_key_lists_the_labels_on_the_token() {
 }
 
 #[test]
+#[cfg_attr(not(has_softhsm2), ignore = "needs softhsm2-util")]
 fn wrong_pin_and_missing_token_are_clear_errors() {
     let Some((_lock, hsm)) = hsm() else { return };
     let e = Pkcs11Signer::open(options(
@@ -469,6 +483,10 @@ fn sign_cli(hsm: &Hsm, args: &[&str], pin: Option<&str>) -> Output {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_osslsigncode, has_softhsm2)),
+    ignore = "needs osslsigncode, softhsm2-util"
+)]
 fn cli_signs_through_the_token() {
     let Some((_lock, hsm)) = hsm() else { return };
     let dir = common::TempDir::new();
@@ -525,6 +543,7 @@ fn cli_signs_through_the_token() {
 }
 
 #[test]
+#[cfg_attr(not(has_softhsm2), ignore = "needs softhsm2-util")]
 fn cli_errors_are_clear_and_leave_the_input_untouched() {
     let Some((_lock, hsm)) = hsm() else { return };
     let dir = common::TempDir::new();

@@ -100,6 +100,7 @@ fn pem_signer(leaf: &str) -> LocalSigner {
 }
 
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl")]
 fn pkcs12_signing_equals_pem_signing_byte_for_byte() {
     if !require_tool("openssl") {
         return;
@@ -132,6 +133,7 @@ fn pkcs12_signing_equals_pem_signing_byte_for_byte() {
 }
 
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl")]
 fn wrong_pkcs12_password_is_an_authentication_error() {
     if !require_tool("openssl") {
         return;
@@ -151,6 +153,10 @@ fn wrong_pkcs12_password_is_an_authentication_error() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode"
+)]
 fn cli_pfx_equals_cli_pem_and_osslsigncode_accepts_it() {
     if !require_tool("openssl") {
         return;
@@ -195,6 +201,7 @@ fn cli_pfx_equals_cli_pem_and_osslsigncode_accepts_it() {
 }
 
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl")]
 fn cli_wrong_pfx_password_fails_clearly_and_leaves_the_input_untouched() {
     if !require_tool("openssl") {
         return;

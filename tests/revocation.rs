@@ -331,6 +331,7 @@ fn root_crl(dir: &Path) -> Vec<u8> {
 }
 
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl")]
 fn crl_files_offline_and_the_timestamp_rule() {
     if !require_tool("openssl") {
         return;
@@ -385,6 +386,7 @@ fn crl_files_offline_and_the_timestamp_rule() {
 }
 
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl")]
 fn the_cli_takes_crl_files() {
     if !require_tool("openssl") {
         return;
@@ -412,6 +414,7 @@ fn the_cli_takes_crl_files() {
 
 #[cfg(feature = "http")]
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl")]
 fn crl_distribution_points_and_ocsp_over_http() {
     if !require_tool("openssl") {
         return;
@@ -480,6 +483,7 @@ fn crl_distribution_points_and_ocsp_over_http() {
 
 #[cfg(feature = "http")]
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl")]
 fn an_unreachable_responder_is_a_warning_when_soft_and_an_error_when_hard() {
     if !require_tool("openssl") {
         return;

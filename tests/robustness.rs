@@ -163,6 +163,7 @@ fn jsign_format(name: &str) -> Format {
 }
 
 #[test]
+#[cfg_attr(not(has_gzip), ignore = "needs gzip")]
 fn jsign_fuzz_regressions_give_typed_results() {
     if !require_tool("gzip") {
         return;

@@ -174,6 +174,7 @@ fn with_counter_signature(pkcs7: &[u8], cs: &[u8]) -> Vec<u8> {
 }
 
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl")]
 fn legacy_counter_signatures_in_every_shape_windows_accepts() {
     if !require_tool("openssl") {
         return;
@@ -239,6 +240,7 @@ fn legacy_counter_signatures_in_every_shape_windows_accepts() {
 }
 
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl")]
 fn broken_counter_signatures_are_named() {
     if !require_tool("openssl") {
         return;
@@ -335,6 +337,7 @@ fn signed_data_and_signer_info_versions_are_not_a_verdict() {
 }
 
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl")]
 fn openssl_cms_version_3_signatures_with_key_identifiers_verify() {
     if !require_tool("openssl") {
         return;
@@ -472,6 +475,7 @@ fn signed_attributes_in_any_order_and_with_long_form_lengths_verify_as_stored() 
 }
 
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl")]
 fn md5_and_sha1_file_digests_are_weak_but_accepted_under_windows() {
     if !require_tool("openssl") {
         return;

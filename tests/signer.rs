@@ -217,6 +217,7 @@ fn mutated_keys_never_panic() {
 }
 
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl")]
 fn encrypted_and_small_keys_are_refused_clearly() {
     if !require_tool("openssl") {
         return;
@@ -331,6 +332,7 @@ fn write(dir: &std::path::Path, name: &str, data: &[u8]) -> String {
 }
 
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl")]
 fn rsa_signatures_match_openssl_byte_for_byte() {
     if !require_tool("openssl") {
         return;
@@ -417,6 +419,7 @@ fn rsa_signatures_match_openssl_byte_for_byte() {
 }
 
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl")]
 fn ecdsa_signatures_verify_with_openssl() {
     if !require_tool("openssl") {
         return;
@@ -497,6 +500,7 @@ fn ecdsa_signatures_verify_with_openssl() {
 }
 
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl")]
 fn openssl_ecdsa_signatures_verify_with_our_verifier() {
     if !require_tool("openssl") {
         return;

@@ -119,6 +119,10 @@ fn check_vendor_file(path: &std::path::Path, primaries: usize, nested: usize) {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_fetched_data, has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode, tests/data/fetch.sh data"
+)]
 fn both_microsoft_signatures_of_the_shim_verify() {
     let path = data_file("shimx64.efi.signed");
     if !require_file(&path, "run tests/data/fetch.sh") {
@@ -128,6 +132,10 @@ fn both_microsoft_signatures_of_the_shim_verify() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_fetched_data, has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode, tests/data/fetch.sh data"
+)]
 fn microsoft_signed_dlls_from_the_msvc_runtime_wheel_verify() {
     for name in ["vcruntime140.dll", "vcruntime140_1.dll", "msvcp140.dll"] {
         let path = data_file(&format!("msvc/{name}"));

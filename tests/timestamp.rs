@@ -90,6 +90,10 @@ fn reports(pkcs7: &[u8]) -> Vec<authsign::verify::TimestampReport> {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode"
+)]
 fn rfc3161_timestamps_from_the_local_tsa_pass_osslsigncode() {
     if !tools() {
         return;
@@ -139,6 +143,10 @@ fn rfc3161_timestamps_from_the_local_tsa_pass_osslsigncode() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode"
+)]
 fn osslsigncode_timestamps_from_the_local_tsas_verify_with_our_api() {
     if !tools() {
         return;
@@ -184,6 +192,10 @@ fn osslsigncode_timestamps_from_the_local_tsas_verify_with_our_api() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode"
+)]
 fn legacy_timestamps_from_the_local_tsa_pass_osslsigncode() {
     if !tools() {
         return;
@@ -227,6 +239,10 @@ fn legacy_timestamps_from_the_local_tsa_pass_osslsigncode() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode"
+)]
 fn an_expired_leaf_is_valid_at_the_timestamp_time_only() {
     if !tools() {
         return;
@@ -308,6 +324,10 @@ fn an_expired_leaf_is_valid_at_the_timestamp_time_only() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode"
+)]
 fn bad_tsa_answers_are_clear_errors() {
     if !tools() {
         return;
@@ -374,6 +394,10 @@ fn bad_tsa_answers_are_clear_errors() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode"
+)]
 fn the_cli_leaves_the_file_untouched_on_bad_answers() {
     if !tools() {
         return;
@@ -428,6 +452,10 @@ fn the_cli_leaves_the_file_untouched_on_bad_answers() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode"
+)]
 fn retries_fallback_urls_and_the_combined_error() {
     if !tools() {
         return;
@@ -502,6 +530,10 @@ fn retries_fallback_urls_and_the_combined_error() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode"
+)]
 fn the_wrong_protocol_is_named() {
     if !tools() {
         return;
@@ -573,6 +605,10 @@ fn the_wrong_protocol_is_named() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode"
+)]
 fn nested_signatures_are_timestamped_each() {
     if !tools() {
         return;
@@ -639,6 +675,10 @@ fn nested_signatures_are_timestamped_each() {
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode"
+)]
 fn the_cli_timestamps_when_signing_and_already_signed_files() {
     if !tools() {
         return;
@@ -774,6 +814,10 @@ fn truncated_and_mutated_answers_never_panic() {
 /// (1.3.6.1.4.1.311.10.3.13) makes its signatures expire with it, so a timestamp does not
 /// rescue an expired one.
 #[test]
+#[cfg_attr(
+    not(all(has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode"
+)]
 fn a_timestamp_does_not_rescue_a_lifetime_signing_leaf() {
     if !tools() {
         return;

@@ -58,6 +58,7 @@ fn finish(input: &Path, state: &Path, sig: &Path, out: &Path) -> Output {
 }
 
 #[test]
+#[cfg_attr(not(has_openssl), ignore = "needs openssl")]
 fn prepare_sign_with_openssl_finish_equals_direct_signing() {
     if !require_tool("openssl") {
         return;

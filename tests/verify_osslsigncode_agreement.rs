@@ -46,6 +46,10 @@ fn sign(
 }
 
 #[test]
+#[cfg_attr(
+    not(all(has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode"
+)]
 fn our_verdicts_agree_with_osslsigncode() {
     if !require_tool("osslsigncode") || !require_tool("openssl") {
         return;
