@@ -383,27 +383,7 @@ fn section_count() {
 
 // ---- CAB ----
 
-/// `cab` (a cabinet without reserve fields or names) with `flags` bits added and `extra`
-/// inserted after the fixed header (reserve fields, reserve, names), offsets moved.
-fn cab_with(cab: &[u8], flags: u16, extra: &[u8]) -> Vec<u8> {
-    let h = CabHeader::parse(&cab).unwrap();
-    assert_eq!((h.flags, h.names.len()), (0, 0));
-    let shift = extra.len() as u32;
-    let mut v = cab[..36].to_vec();
-    v[30..32].copy_from_slice(&flags.to_le_bytes());
-    v.extend_from_slice(extra);
-    v.extend_from_slice(&cab[36..]);
-    let mut bump = |at: usize| {
-        let x = u32::from_le_bytes(v[at..at + 4].try_into().unwrap()) + shift;
-        v[at..at + 4].copy_from_slice(&x.to_le_bytes());
-    };
-    bump(8);
-    bump(16);
-    for i in 0..h.folders.len() {
-        bump(h.folders_offset as usize + shift as usize + 8 * i);
-    }
-    v
-}
+use common::cab_with;
 
 fn gcab() -> Vec<u8> {
     std::fs::read(fixture("cab/gcab-stored.cab")).unwrap()

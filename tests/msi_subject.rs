@@ -133,15 +133,7 @@ fn signtool_parity_byte_for_byte() {
 /// What `osslsigncode verify` prints for `path` (it exits non-zero when the chain does not
 /// verify, which is expected for signtool's chain whose root we do not have).
 fn osslsigncode_verify_text(path: &Path, ca: Option<&Path>) -> (bool, String) {
-    let mut cmd = std::process::Command::new("osslsigncode");
-    cmd.arg("verify");
-    if let Some(ca) = ca {
-        cmd.arg("-CAfile").arg(ca);
-    }
-    let out = cmd.arg("-in").arg(path).output().unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    (out.status.success(), text)
+    common::osslsigncode_verify_with(path, ca)
 }
 
 fn line_value(text: &str, label: &str) -> String {

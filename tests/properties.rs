@@ -72,23 +72,10 @@ impl std::fmt::Debug for Seed {
 fn with_header_reserve(cab: &[u8], ab: &[u8]) -> Vec<u8> {
     let h = CabHeader::parse(&cab).expect("cabinet");
     assert_eq!(h.reserve, HeaderReserve::Absent);
-    let shift = 4 + ab.len() as u32;
-    let mut v = cab[..36].to_vec();
-    v[30] |= 4;
-    v.extend_from_slice(&(ab.len() as u16).to_le_bytes());
-    v.extend_from_slice(&[0, 0]);
-    v.extend_from_slice(ab);
-    v.extend_from_slice(&cab[36..]);
-    let mut bump = |at: usize| {
-        let x = u32::from_le_bytes(v[at..at + 4].try_into().unwrap()) + shift;
-        v[at..at + 4].copy_from_slice(&x.to_le_bytes());
-    };
-    bump(8);
-    bump(16);
-    for i in 0..h.folders.len() {
-        bump(h.folders_offset as usize + shift as usize + 8 * i);
-    }
-    v
+    let mut extra = (ab.len() as u16).to_le_bytes().to_vec();
+    extra.extend_from_slice(&[0, 0]);
+    extra.extend_from_slice(ab);
+    common::cab_with(cab, 4, &extra)
 }
 
 /// Cabinets made here for the reserve layouts the module documents as not given back byte

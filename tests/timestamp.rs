@@ -62,22 +62,7 @@ fn embedded(path: &Path) -> Vec<u8> {
 
 /// osslsigncode verify with the test root for both the signer and the TSA.
 fn osslsigncode_verify(path: &Path) -> (bool, String) {
-    let root = pki("root.pem");
-    let out = Command::new("osslsigncode")
-        .args(["verify", "-CAfile"])
-        .arg(&root)
-        .arg("-TSA-CAfile")
-        .arg(&root)
-        .arg("-in")
-        .arg(path)
-        .output()
-        .expect("run osslsigncode");
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
+    common::osslsigncode_verify(path)
 }
 
 fn http(url: &str) -> HttpTimestamper {

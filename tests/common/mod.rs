@@ -351,3 +351,63 @@ pub fn issue_leaf(
     std::fs::write(&chain, text).unwrap();
     (key, chain)
 }
+
+/// What `osslsigncode verify` says of the file at `path`, with `ca` as the trust anchor for
+/// the signer and for timestamp authorities (none: osslsigncode's defaults): whether it
+/// accepts the file, and everything it printed.
+pub fn osslsigncode_verify_with(path: &Path, ca: Option<&Path>) -> (bool, String) {
+    let mut cmd = Command::new("osslsigncode");
+    cmd.arg("verify");
+    if let Some(ca) = ca {
+        cmd.arg("-CAfile").arg(ca).arg("-TSA-CAfile").arg(ca);
+    }
+    let out = cmd
+        .arg("-in")
+        .arg(path)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run osslsigncode: {e}"));
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// [`osslsigncode_verify_with`] the test root as the anchor.
+pub fn osslsigncode_verify(path: &Path) -> (bool, String) {
+    osslsigncode_verify_with(path, Some(&pki("root.pem")))
+}
+
+/// [`osslsigncode_verify`] of `bytes` (written to a temporary file named `name`).
+pub fn osslsigncode_verify_bytes(name: &str, bytes: &[u8]) -> (bool, String) {
+    let dir = TempDir::new();
+    let path = dir.path().join(name);
+    std::fs::write(&path, bytes).expect("write the file to verify");
+    osslsigncode_verify(&path)
+}
+
+/// Panics unless osslsigncode accepts the file at `path` (test root as the anchor).
+pub fn assert_osslsigncode_accepts(path: &Path) {
+    let (ok, text) = osslsigncode_verify(path);
+    assert!(ok, "osslsigncode refuses {}:\n{text}", path.display());
+}
+
+/// `cab` (a cabinet without reserve fields or names) with `flags` bits added and `extra`
+/// inserted after the fixed header (reserve fields, reserve, names), offsets moved.
+pub fn cab_with(cab: &[u8], flags: u16, extra: &[u8]) -> Vec<u8> {
+    let h = authsign::cab::CabHeader::parse(&cab).unwrap();
+    assert_eq!((h.flags, h.names.len()), (0, 0));
+    let shift = extra.len() as u32;
+    let mut v = cab[..36].to_vec();
+    v[30..32].copy_from_slice(&flags.to_le_bytes());
+    v.extend_from_slice(extra);
+    v.extend_from_slice(&cab[36..]);
+    let mut bump = |at: usize| {
+        let x = u32::from_le_bytes(v[at..at + 4].try_into().unwrap()) + shift;
+        v[at..at + 4].copy_from_slice(&x.to_le_bytes());
+    };
+    bump(8);
+    bump(16);
+    for i in 0..h.folders.len() {
+        bump(h.folders_offset as usize + shift as usize + 8 * i);
+    }
+    v
+}
