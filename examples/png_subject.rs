@@ -57,19 +57,32 @@ struct PngSubject<'a> {
 impl<'a> PngSubject<'a> {
     fn parse(input: SharedInput<'a>) -> Result<Self> {
         let mut magic = [0u8; 8];
-        input.read_exact_at(0, &mut magic).map_err(|_| bad(0, "too short"))?;
+        input
+            .read_exact_at(0, &mut magic)
+            .map_err(|_| bad(0, "too short"))?;
         if &magic != MAGIC {
             return Err(bad(0, "not a PNG file"));
         }
         let (mut chunks, mut at) = (Vec::new(), 8u64);
         while at < input.len() {
             let mut head = [0u8; 8];
-            input.read_exact_at(at, &mut head).map_err(|_| bad(at, "truncated chunk"))?;
+            input
+                .read_exact_at(at, &mut head)
+                .map_err(|_| bad(at, "truncated chunk"))?;
             let (len, kind) = head.split_at(4);
-            let len = u64::from(u32::from_be_bytes(len.try_into().map_err(|_| bad(at, "length"))?));
+            let len = u64::from(u32::from_be_bytes(
+                len.try_into().map_err(|_| bad(at, "length"))?,
+            ));
             let kind: [u8; 4] = kind.try_into().map_err(|_| bad(at, "type"))?;
-            let chunk = Chunk { offset: at, kind, len };
-            at = at.checked_add(chunk.total()).filter(|e| *e <= input.len()).ok_or_else(|| bad(at, "chunk past the end"))?;
+            let chunk = Chunk {
+                offset: at,
+                kind,
+                len,
+            };
+            at = at
+                .checked_add(chunk.total())
+                .filter(|e| *e <= input.len())
+                .ok_or_else(|| bad(at, "chunk past the end"))?;
             chunks.push(chunk);
             if chunks.len() > 100_000 {
                 return Err(bad(at, "too many chunks"));
@@ -100,7 +113,8 @@ impl<'a> PngSubject<'a> {
         out.write_all(MAGIC)?;
         for c in self.chunks.iter().filter(|c| &c.kind != SIG) {
             if let (b"IEND", Some(sig)) = (&c.kind, pkcs7) {
-                let len = u32::try_from(sig.len()).map_err(|_| Error::InvalidArgument("signature too large".into()))?;
+                let len = u32::try_from(sig.len())
+                    .map_err(|_| Error::InvalidArgument("signature too large".into()))?;
                 let crc = crc32(&[SIG.as_slice(), sig].concat());
                 out.write_all(&[&len.to_be_bytes()[..], SIG, sig, &crc.to_be_bytes()].concat())?;
             }
@@ -147,7 +161,9 @@ impl Subject for PngSubject<'_> {
     }
 
     fn signatures(&self) -> Result<Vec<Vec<u8>>> {
-        let Some(c) = self.chunks.iter().find(|c| &c.kind == SIG) else { return Ok(Vec::new()) };
+        let Some(c) = self.chunks.iter().find(|c| &c.kind == SIG) else {
+            return Ok(Vec::new());
+        };
         let mut sig = Vec::new();
         self.copy(c.offset + 8, c.len, &mut |b| {
             sig.extend_from_slice(b);
@@ -207,7 +223,12 @@ enum Cli {
 fn run(cli: Cli) -> Result<bool> {
     authsign::register_format(Png);
     match cli {
-        Cli::Sign { cert, key, input, output } => {
+        Cli::Sign {
+            cert,
+            key,
+            input,
+            output,
+        } => {
             let signer = authsign::signer::LocalSigner::from_files(key, &[cert])?;
             authsign::sign_file_to(&input, &output, &signer, &SignOptions::new())?;
             println!("signed: {}", output.display());
@@ -216,7 +237,15 @@ fn run(cli: Cli) -> Result<bool> {
         Cli::Verify { trusted, file } => {
             let anchors = authsign::certificates_from_pem(&std::fs::read(&trusted)?)?;
             let report = Verifier::new(Policy::windows().trusting(anchors)).verify_path(&file)?;
-            println!("{}: {}", file.display(), if report.is_valid() { "valid" } else { "INVALID" });
+            println!(
+                "{}: {}",
+                file.display(),
+                if report.is_valid() {
+                    "valid"
+                } else {
+                    "INVALID"
+                }
+            );
             for code in report.error_codes() {
                 println!("  error [{code}]");
             }

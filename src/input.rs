@@ -238,7 +238,7 @@ pub(crate) fn hash_range(
 }
 
 /// A file that can be changed in place: positioned writes, truncation or extension, and a
-/// durable flush. See [`crate::pe::in_place`].
+/// durable flush. See [`crate::patch`].
 pub trait PatchTarget: Input {
     /// Write all of `data` at `offset`.
     fn write_all_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;

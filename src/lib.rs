@@ -4,32 +4,61 @@
 //! `.efi`), cabinets (`.cab`) and Windows Installer packages (`.msi`). See the [`manual`] for
 //! how Authenticode works and how authsign proves it matches signtool and osslsigncode.
 //!
-//! The pieces mirror Windows' own design:
-//! - a [`Subject`] per file format (the SIP): recognise the file, compute its Authenticode
-//!   digest, describe it in SpcIndirectDataContent, read, embed and remove signatures;
-//! - a [`Signer`] that holds the key and signs digests, knowing nothing of file formats;
-//! - [`cms`], which builds and parses the PKCS#7 SignedData, knowing nothing of files or keys;
-//! - [`verify::Verifier`], which checks every signature and returns a [`verify::Report`].
+//! Sign a file with an RFC 3161 timestamp, then verify it (the `http` feature brings the
+//! timestamp client; `tests/front_page.rs` runs this against a local TSA):
 //!
-//! ```
-//! use authsign::signer::LocalSigner;
-//! use authsign::verify::{Policy, Verifier};
-//! use authsign::SignOptions;
-//!
+//! ```no_run
 //! # fn main() -> authsign::Result<()> {
-//! let pki = "tests/fixtures/pki";
-//! let signer = LocalSigner::from_files(format!("{pki}/leaf-rsa.key"), &[format!("{pki}/leaf-rsa-chain.pem")])?;
-//! let exe = std::fs::read("tests/fixtures/pe/hello64.exe")?;
-//! let subject = authsign::open(&exe)?;
-//! let pkcs7 = authsign::sign(subject.as_ref(), &signer, &SignOptions::default())?;
-//! let mut signed = Vec::new();
-//! subject.with_signature(&pkcs7, &mut signed)?;
+//! # #[cfg(feature = "http")] {
+//! use authsign::verify::{Policy, Verifier};
+//! use authsign::{signer::LocalSigner, SignOptions, TimestampOptions};
 //!
-//! let anchors = authsign::certificates_from_pem(&std::fs::read(format!("{pki}/root.pem"))?)?;
-//! let report = Verifier::new(Policy::with_trusted(anchors)).verify(authsign::open(&signed)?.as_ref())?;
+//! let signer = LocalSigner::from_files("key.pem", &["chain.pem"])?;
+//! let opts = SignOptions::new()
+//!     .with_timestamp(TimestampOptions::rfc3161_urls(["http://timestamp.example.com"]));
+//! authsign::sign_file_to("app.exe", "app-signed.exe", &signer, &opts)?;
+//!
+//! let roots = authsign::certificates_from_pem(&std::fs::read("root.pem")?)?;
+//! let report = Verifier::new(Policy::windows().trusting(roots)).verify_path("app-signed.exe")?;
 //! assert!(report.is_valid());
+//! # }
 //! # Ok(()) }
 //! ```
+//!
+//! # How it is built
+//!
+//! The pieces mirror Windows' own design, in layers that each import only those below
+//! (the manual's architecture chapter draws them):
+//! - a [`Subject`] per file format (the SIP): digest the file, describe it in
+//!   SpcIndirectDataContent, read, embed and remove signatures; [`open`] picks one, and
+//!   [`register_format`] adds formats implemented outside the crate;
+//! - a [`Signer`] that holds the key and signs digests, knowing nothing of file formats;
+//! - [`cms`], the Authenticode ASN.1, knowing nothing of files or keys;
+//! - [`timestamp`], the timestamp client;
+//! - [`verify::Verifier`], which checks every signature under a [`verify::Policy`] and returns
+//!   a [`verify::Report`];
+//! - [`sign`], which orchestrates signing files.
+//!
+//! # Public modules, and why
+//!
+//! | module | for |
+//! |---|---|
+//! | [`sign`] | signing files and subjects: options, timestamps, nesting, batches, two-phase signing |
+//! | [`verify`] | verifying: the verifier, its policy, the typed report and reason codes |
+//! | [`signer`] | the [`Signer`] trait and the key sources (PEM, PKCS#12, PKCS#11) |
+//! | [`timestamp`] | the [`timestamp::Timestamper`] trait and the HTTP client, for signing with timestamps |
+//! | [`subject`] | the [`Subject`] trait, to use a format directly or implement one |
+//! | [`input`] | the [`Input`] trait subjects read through (files, memory) |
+//! | [`patch`] | in-place updates, for subjects that support them |
+//! | [`cms`] | reading signatures (SignedData, SignerInfo) and building SpcIndirectDataContent for new subjects |
+//! | [`pe`], [`cab`], [`msi`] | each format's subject and what it parses (headers, reserves, storages) |
+//! | [`digest`] | digest algorithms and incremental hashers |
+//! | [`error`] | the typed errors |
+//! | [`time`] | RFC 3339 times, as the reports and command lines write them |
+//! | [`manual`] | documentation only |
+//!
+//! Modules and items marked hidden in the source are building blocks kept public for the
+//! integration tests and fuzz targets; they are not part of the supported API.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 // No panics by construction in library code: input never reaches an unwrap, an expect, a
@@ -47,6 +76,7 @@
 pub mod cab;
 mod certs;
 pub mod cms;
+#[doc(hidden)] // the crypto toolbox; its user-facing items are re-exported where they are used
 pub mod crypto;
 pub mod digest;
 pub mod error;

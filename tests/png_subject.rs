@@ -9,7 +9,10 @@ use std::process::Command;
 use common::{example, fixture, pki, TempDir};
 
 fn png(args: &[&std::ffi::OsStr]) -> std::process::Output {
-    Command::new(example("png_subject")).args(args).output().unwrap()
+    Command::new(example("png_subject"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 #[test]
@@ -27,7 +30,10 @@ fn a_registered_png_subject_signs_and_verifies_through_the_library() {
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let bytes = std::fs::read(&signed).unwrap();
-    assert!(bytes.windows(4).any(|w| w == b"dsIG"), "the signature chunk is there");
+    assert!(
+        bytes.windows(4).any(|w| w == b"dsIG"),
+        "the signature chunk is there"
+    );
     let verify = |file: &std::path::Path| {
         png(&[
             "verify".as_ref(),
@@ -37,7 +43,12 @@ fn a_registered_png_subject_signs_and_verifies_through_the_library() {
         ])
     };
     let o = verify(&signed);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stdout));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
 
     // One byte of the image data changed: the digest no longer matches.
     let idat = bytes.windows(4).position(|w| w == b"IDAT").unwrap();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use authsign::sign::TimestampOptions;
-use authsign::signer::{self, KeySource, Secret};
+use authsign::signer::{KeySource, Secret};
 use authsign::{DigestAlgorithm, Error, Result};
 
 /// A usage error.
@@ -106,7 +106,7 @@ fn pkcs11_source(k: &KeyArgs, module: &Path, certs: &[PathBuf]) -> Result<KeySou
         (None, None) => return Err(usage("--pkcs11-key or --pkcs11-key-id is required")),
     };
     let certificates = (!certs.is_empty())
-        .then(|| signer::certificates_from_files(certs))
+        .then(|| authsign::signer::certificates_from_files(certs))
         .transpose()?;
     let pin = secret(k.pin_env.as_deref(), k.pin_file.as_deref())?;
     Ok(KeySource::Pkcs11(Pkcs11Options {

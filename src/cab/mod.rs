@@ -30,6 +30,7 @@
 //! out when signing but hashes them when verifying, so the cabinets it signs that have a next
 //! cabinet fail its own verification; we hash them (as its verifier and jsign do).
 
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod header;
 
 use std::io::Write;

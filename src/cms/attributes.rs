@@ -118,6 +118,7 @@ fn attribute(oid: ObjectIdentifier, value: &[u8]) -> Result<Attribute<'_>> {
     })
 }
 
+#[doc(hidden)] // building block, public for the integration tests
 /// SpcSpOpusInfo with the given program name and URL.
 pub fn sp_opus_info(description: Option<&str>, url: Option<&str>) -> Result<Vec<u8>> {
     let program_name = description
@@ -142,6 +143,7 @@ pub fn sp_opus_info(description: Option<&str>, url: Option<&str>) -> Result<Vec<
     })
 }
 
+#[doc(hidden)] // building block, public for the integration tests
 /// DER Time for `t`: UTCTime for 1950 to 2049, GeneralizedTime otherwise (RFC 5280 rule, what
 /// signtool and osslsigncode write), to the second.
 pub fn time(t: SystemTime) -> Result<Vec<u8>> {
@@ -154,6 +156,7 @@ pub fn time(t: SystemTime) -> Result<Vec<u8>> {
     encode(&x509_cert::time::Time::from(date))
 }
 
+#[doc(hidden)] // building block, public for the integration tests
 /// The DER SET OF signed attributes (tag 0x31) for a signature over SpcIndirectDataContent
 /// `indirect_data` (its full DER), using `alg` for messageDigest.
 pub fn signed_attributes(

@@ -1,19 +1,24 @@
 //! Authenticode ASN.1: SpcIndirectDataContent and friends, signed attributes, and SignedData
 //! building and parsing. This module knows DER and nothing of files or keys.
 
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod asn1;
 pub mod attributes;
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod edit;
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod generic;
 pub mod oids;
 pub mod signed_data;
 pub mod spc;
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod tlv;
 
 pub use attributes::{AttributeOptions, Profile};
 pub use signed_data::{SignedData, SignerInfo};
 pub use spc::IndirectData;
 
+#[doc(hidden)] // building block, public for the integration tests
 /// Split `data` into the DER (or BER) value it starts with and the bytes after it (the zero
 /// padding PE certificate-table entries and cabinet signature areas add). The value's end comes
 /// from its length, or for an indefinite length from the matching end-of-contents octets.
@@ -43,6 +48,7 @@ pub fn split_padded(data: &[u8]) -> crate::Result<(&[u8], &[u8])> {
     Ok((value.raw, r.rest()))
 }
 
+#[doc(hidden)] // building block, public for the integration tests
 /// [`split_padded`], refusing anything but zero bytes after the value.
 pub fn trim_padded(data: &[u8]) -> crate::Result<&[u8]> {
     use crate::error::{Error, Format, MalformedKind};

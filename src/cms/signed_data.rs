@@ -37,6 +37,7 @@ pub const MAX_SIGNER_INFOS: usize = 16;
 /// Most attributes accepted in one attribute set.
 pub const MAX_ATTRIBUTES: usize = 64;
 
+#[doc(hidden)] // building block, public for the integration tests
 /// Everything needed to assemble a SignedData once the signature value is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedDataParts<'a> {
@@ -60,12 +61,14 @@ pub struct SignedDataParts<'a> {
     pub unsigned_attributes: Option<&'a [u8]>,
 }
 
+#[doc(hidden)] // building block, public for the integration tests
 /// Assemble a DER ContentInfo(SignedData) over SpcIndirectDataContent (an Authenticode
 /// signature).
 pub fn build(p: &SignedDataParts<'_>) -> Result<Vec<u8>> {
     build_with_content_type(oids::SPC_INDIRECT_DATA, p)
 }
 
+#[doc(hidden)] // building block, public for the integration tests
 /// [`build`] for another content type: `p.indirect_data` is then the encapsulated content of
 /// that type (a catalog's CTL under szOID_CTL), placed under `[0]` as it is.
 pub fn build_with_content_type(

@@ -20,8 +20,11 @@
 //! the output depends only on the entries, so re-signing a signed file gives the same bytes as
 //! signing the unsigned one.
 
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod reader;
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod spool;
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod tree;
 
 use std::cell::RefCell;

@@ -10,9 +10,13 @@
 //! the end of the file is [`Error::Malformed`] (osslsigncode prints a warning, ignores the
 //! table and treats the file as unsigned, hashing the old table into the digest).
 
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod certificate_table;
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod checksum;
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod header;
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod page_hashes;
 
 use std::io::Write;

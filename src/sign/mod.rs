@@ -260,6 +260,7 @@ impl SignOptions {
     }
 }
 
+#[doc(hidden)] // building block, public for the integration tests
 /// DER AlgorithmIdentifier that Authenticode SignerInfos use for `scheme` with `alg`:
 /// rsaEncryption with NULL parameters (what signtool and osslsigncode write for RSA), or
 /// ecdsa-with-SHAx with the parameters absent.

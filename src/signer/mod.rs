@@ -93,6 +93,7 @@ pub use pkcs11::{KeySelector, Pkcs11Options, Pkcs11Signer, TokenSelector};
 mod pkcs12;
 mod secret;
 mod source;
+pub use crate::crypto::{digest_info_prefix, verify_signed_digest};
 pub use secret::Secret;
 pub use source::{certificates_from_files, KeySource};
 

@@ -26,7 +26,9 @@
 
 #[cfg(feature = "http")]
 pub mod http;
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod legacy;
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod rfc3161;
 
 #[cfg(feature = "http")]

@@ -14,14 +14,18 @@
 //! # Ok(()) }
 //! ```
 
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod chain;
 mod policy;
 mod problem;
 mod report;
 mod revocation;
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod timestamp;
 
+pub use crate::crypto::SignatureError;
 pub use crate::time::format_rfc3339 as rfc3339;
+pub use chain::ChainError;
 pub use policy::{Policy, RevocationMode, RuleMode, SignatureSelection};
 pub use problem::{Problem, WeakUse, REASON_CODES};
 pub use report::{FileReport, Report, SignatureKind, SignatureReport};
