@@ -322,7 +322,7 @@ pub enum Error {
     /// The [`Signer`](crate::Signer) failed to produce a signature; the signer's own error is
     /// the source (a custom signer returns any error: `Error::Signer(e.into())`).
     #[error("signer: {0}")]
-    Signer(Box<dyn std::error::Error + Send + Sync>),
+    Signer(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// Verification failed.
     #[error(transparent)]
     Verify(#[from] VerifyError),
