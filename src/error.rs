@@ -143,6 +143,26 @@ pub enum VerifyError {
     Other(String),
 }
 
+/// Which timestamp protocol to use (defined here so that [`TimestampError`] can name it;
+/// `authsign::timestamp::TimestampKind` is the same type).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum TimestampKind {
+    /// RFC 3161 (signtool `/tr`), stored as unsigned attribute 1.3.6.1.4.1.311.3.3.1.
+    Rfc3161,
+    /// Legacy Authenticode (signtool `/t`), stored as a PKCS#9 counterSignature.
+    Legacy,
+}
+
+impl fmt::Display for TimestampKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TimestampKind::Rfc3161 => "RFC 3161",
+            TimestampKind::Legacy => "legacy Authenticode",
+        })
+    }
+}
+
 /// Why a timestamp could not be obtained or attached. Every variant leaves the signature
 /// being timestamped unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -189,7 +209,7 @@ pub enum TimestampError {
         /// The server's URL, or a description of the timestamper.
         server: String,
         /// The protocol that was asked for.
-        expected: crate::timestamp::TimestampKind,
+        expected: TimestampKind,
     },
     /// The answer could not be decoded.
     #[error("malformed timestamp response: {0}")]
@@ -245,18 +265,17 @@ pub enum TimestampError {
     AllFailed(Vec<TimestampError>),
 }
 
-fn wrong_protocol_message(server: &str, expected: crate::timestamp::TimestampKind) -> String {
-    use crate::timestamp::TimestampKind;
+fn wrong_protocol_message(server: &str, expected: TimestampKind) -> String {
     match expected {
         TimestampKind::Legacy => format!(
             "timestamp server {server} answered with an RFC 3161 TimeStampResp to a legacy \
-             Authenticode request: this looks like an RFC 3161 server; use --timestamp \
-             (signtool /tr) instead of --legacy-timestamp (signtool /t)"
+             Authenticode request: this looks like an RFC 3161 server; ask it for an RFC 3161 \
+             timestamp (signtool /tr) instead of a legacy one (signtool /t)"
         ),
         TimestampKind::Rfc3161 => format!(
             "timestamp server {server} answered with a legacy Authenticode (PKCS#7) response \
-             to an RFC 3161 request: this looks like a legacy Authenticode server; use \
-             --legacy-timestamp (signtool /t) instead of --timestamp (signtool /tr)"
+             to an RFC 3161 request: this looks like a legacy Authenticode server; ask it for \
+             a legacy timestamp (signtool /t) instead of an RFC 3161 one (signtool /tr)"
         ),
     }
 }

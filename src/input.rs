@@ -20,7 +20,6 @@ use std::io::{self, Write};
 use std::sync::mpsc;
 use std::sync::Arc;
 
-use crate::digest::MultiDigest;
 use crate::error::{Error, Format, MalformedKind, Result};
 
 /// Size of the buffer used to stream ranges of an [`Input`]. Measured on a 1 GiB PE32+ digest
@@ -225,20 +224,8 @@ pub(crate) fn for_each_chunk(
     Ok(())
 }
 
-/// Feed the byte range `offset..offset + len` of `input` to `digest` (each algorithm on its own
-/// thread for large ranges: see [`MultiDigest::update_from`]).
-#[allow(dead_code)] // for the subjects that digest range by range
-pub(crate) fn hash_range(
-    input: &dyn Input,
-    offset: u64,
-    len: u64,
-    digest: &mut MultiDigest,
-) -> Result<()> {
-    digest.update_from(input, &[Span::Input { offset, len }], &mut |_, _| Ok(()))
-}
-
 /// A file that can be changed in place: positioned writes, truncation or extension, and a
-/// durable flush. See [`crate::patch`].
+/// durable flush (what in-place patching writes through).
 pub trait PatchTarget: Input {
     /// Write all of `data` at `offset`.
     fn write_all_at(&self, offset: u64, data: &[u8]) -> io::Result<()>;

@@ -2,6 +2,9 @@
 //! osslsigncode means and how it is tested, and where authsign deliberately differs from other
 //! tools. This module holds documentation only.
 
+#[doc = include_str!("../docs/architecture.md")]
+pub mod architecture {}
+
 #[doc = include_str!("../docs/authenticode.md")]
 pub mod authenticode {}
 

@@ -547,7 +547,7 @@ fn the_wrong_protocol_is_named() {
     );
     let msg = err.to_string();
     assert!(
-        msg.contains("RFC 3161 server") && msg.contains("use --timestamp"),
+        msg.contains("RFC 3161 server") && msg.contains("signtool /tr"),
         "{msg}"
     );
 
@@ -561,7 +561,7 @@ fn the_wrong_protocol_is_named() {
     .unwrap_err()
     .to_string();
     assert!(
-        msg.contains("HTTP 400") && msg.contains("--legacy-timestamp"),
+        msg.contains("HTTP 400") && msg.contains("legacy timestamp: signtool /t"),
         "{msg}"
     );
 
@@ -584,7 +584,7 @@ fn the_wrong_protocol_is_named() {
     .unwrap_err()
     .to_string();
     assert!(
-        msg.contains("legacy Authenticode server") && msg.contains("use --legacy-timestamp"),
+        msg.contains("legacy Authenticode server") && msg.contains("signtool /t"),
         "{msg}"
     );
 }

@@ -35,9 +35,10 @@ pub mod header;
 
 use std::io::Write;
 
+use crate::digest::hash_range;
 use crate::digest::{DigestAlgorithm, MultiDigest};
 use crate::error::{Error, Format, MalformedKind, Result};
-use crate::input::{copy_range, hash_range, read_vec, Input};
+use crate::input::{copy_range, read_vec, Input};
 use crate::subject::{Subject, SubjectOptions};
 
 pub use header::{CabHeader, HeaderReserve, SignatureLocation};

@@ -122,7 +122,7 @@ pub(crate) fn chain_from(leaf: Certificate, mut others: Vec<Certificate>) -> Vec
     chain
 }
 
-/// Makes any [`Signer`] usable from several threads (for [`crate::sign_batch`]) by taking
+/// Makes any [`Signer`] usable from several threads (for batch signing) by taking
 /// turns: the inner signer is behind a mutex, its certificates are kept outside it. For
 /// signers that cannot sign concurrently, such as one PKCS#11 session.
 pub struct Serialized<S> {

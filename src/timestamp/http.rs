@@ -153,10 +153,10 @@ fn post_once(
     if status != 200 {
         let hint = match (status, kind) {
             (400 | 405 | 415, TimestampKind::Rfc3161) => {
-                " (if this is a legacy Authenticode timestamp server, use --legacy-timestamp)"
+                " (if this is a legacy Authenticode timestamp server, ask for a legacy timestamp: signtool /t)"
             }
             (400 | 405 | 415, TimestampKind::Legacy) => {
-                " (if this is an RFC 3161 timestamp server, use --timestamp)"
+                " (if this is an RFC 3161 timestamp server, ask for an RFC 3161 timestamp: signtool /tr)"
             }
             _ => "",
         };

@@ -34,7 +34,6 @@ pub mod rfc3161;
 #[cfg(feature = "http")]
 pub use http::HttpTimestamper;
 
-use std::fmt;
 use std::time::SystemTime;
 
 use crate::cms::tlv::{self, tag};
@@ -45,24 +44,7 @@ use crate::error::{Error, MalformedKind, Result, TimestampError};
 /// Largest timestamp response accepted, in bytes (a token with a few certificates is 3–10 KiB).
 pub const MAX_RESPONSE_SIZE: usize = 256 * 1024;
 
-/// Which timestamp protocol to use.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum TimestampKind {
-    /// RFC 3161 (signtool `/tr`), stored as unsigned attribute 1.3.6.1.4.1.311.3.3.1.
-    Rfc3161,
-    /// Legacy Authenticode (signtool `/t`), stored as a PKCS#9 counterSignature.
-    Legacy,
-}
-
-impl fmt::Display for TimestampKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            TimestampKind::Rfc3161 => "RFC 3161",
-            TimestampKind::Legacy => "legacy Authenticode",
-        })
-    }
-}
+pub use crate::error::TimestampKind;
 
 /// Carries one timestamp request to a TSA and returns its answer.
 ///
