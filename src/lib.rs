@@ -37,13 +37,13 @@
 //! - [`timestamp`], the timestamp client;
 //! - [`verify::Verifier`], which checks every signature under a [`verify::Policy`] and returns
 //!   a [`verify::Report`];
-//! - [`sign`], which orchestrates signing files.
+//! - [`sign`](mod@sign), which orchestrates signing files.
 //!
 //! # Public modules, and why
 //!
 //! | module | for |
 //! |---|---|
-//! | [`sign`] | signing files and subjects: options, timestamps, nesting, batches, two-phase signing |
+//! | [`sign`](mod@sign) | signing files and subjects: options, timestamps, nesting, batches, two-phase signing |
 //! | [`verify`] | verifying: the verifier, its policy, the typed report and reason codes |
 //! | [`signer`] | the [`Signer`] trait and the key sources (PEM, PKCS#12, PKCS#11) |
 //! | [`timestamp`] | the [`timestamp::Timestamper`] trait and the HTTP client, for signing with timestamps |
