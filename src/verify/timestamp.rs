@@ -220,14 +220,20 @@ pub fn verify_timestamps(
     certificates: &[Vec<u8>],
     tsa_anchors: &[Certificate],
 ) -> Vec<TimestampReport> {
+    with_default_context(tsa_anchors, |ctx| {
+        check_timestamps(signer_info, &crate::certs::decode_all(certificates), ctx)
+    })
+}
+
+/// Run `f` in a [`Context`] of the windows policy trusting `tsa_anchors`, offline.
+fn with_default_context<R>(tsa_anchors: &[Certificate], f: impl FnOnce(&Context<'_>) -> R) -> R {
     let policy = Policy::windows();
     let revocation = RevocationChecker::new(&policy);
-    let ctx = Context {
+    f(&Context {
         policy: &policy,
         tsa_anchors,
         revocation: &revocation,
-    };
-    check_timestamps(signer_info, &crate::certs::decode_all(certificates), &ctx)
+    })
 }
 
 /// [`verify_timestamps`] under `ctx`, with the signature's certificates already decoded.
@@ -267,15 +273,10 @@ pub fn verify_rfc3161_token(
     extra_pool: &[Certificate],
     tsa_anchors: &[Certificate],
 ) -> TimestampReport {
-    let policy = Policy::windows();
-    let revocation = RevocationChecker::new(&policy);
-    let ctx = Context {
-        policy: &policy,
-        tsa_anchors,
-        revocation: &revocation,
-    };
     let pool: Vec<Cert> = extra_pool.iter().map(Cert::from_certificate).collect();
-    rfc3161_token(token, signature_value, &pool, &ctx)
+    with_default_context(tsa_anchors, |ctx| {
+        rfc3161_token(token, signature_value, &pool, ctx)
+    })
 }
 
 /// Check one legacy counter-signature (a DER SignerInfo) over `signature_value` under the
@@ -286,15 +287,10 @@ pub fn verify_counter_signature(
     pool: &[Certificate],
     tsa_anchors: &[Certificate],
 ) -> TimestampReport {
-    let policy = Policy::windows();
-    let revocation = RevocationChecker::new(&policy);
-    let ctx = Context {
-        policy: &policy,
-        tsa_anchors,
-        revocation: &revocation,
-    };
     let pool: Vec<Cert> = pool.iter().map(Cert::from_certificate).collect();
-    check_counter_signature(counter_signature, signature_value, &pool, &ctx)
+    with_default_context(tsa_anchors, |ctx| {
+        check_counter_signature(counter_signature, signature_value, &pool, ctx)
+    })
 }
 
 fn rfc3161_token(
