@@ -88,6 +88,7 @@ mod open;
 mod output;
 pub mod patch;
 pub mod pe;
+pub mod script;
 pub mod sign;
 pub mod signer;
 pub mod subject;
@@ -100,7 +101,7 @@ pub use cms::Profile;
 /// The OID crate whose `ObjectIdentifier` appears in the [`cms`] types, re-exported.
 pub use const_oid;
 pub use digest::DigestAlgorithm;
-pub use error::{Error, Format, Result};
+pub use error::{Error, Format, Result, ScriptLanguage};
 pub use input::{FileInput, Input};
 pub use open::{open, open_path, open_with_extension, register_format, FormatHandler, HEAD_LEN};
 pub use sign::{
