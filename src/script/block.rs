@@ -286,8 +286,14 @@ fn read_one(
         let Some(l) = line(v, pos) else {
             return Err((pos, Truncated, format!("no end line {:?}", style.end)));
         };
-        if l.text == style.end.as_bytes() {
-            return Ok((base64, l.at + l.text.len()));
+        // The end line may be followed by CRs alone (Windows allows "\r", "\r\r").
+        let end_text = l
+            .text
+            .iter()
+            .rposition(|&b| b != b'\r')
+            .map_or(&[][..], |i| l.text.get(..=i).unwrap_or_default());
+        if end_text == style.end.as_bytes() {
+            return Ok((base64, l.at + end_text.len()));
         }
         let data = l
             .text
