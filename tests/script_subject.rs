@@ -537,8 +537,12 @@ fn the_osslsigncode_2_10_jscript_signature_is_a_digest_mismatch() {
         fn signatures(&self) -> authsign::Result<Vec<Vec<u8>>> {
             self.0.signatures()
         }
-        fn with_signature(&self, p: &[u8], out: &mut dyn std::io::Write) -> authsign::Result<()> {
-            self.0.with_signature(p, out)
+        fn with_signature_unchecked(
+            &self,
+            p: &[u8],
+            out: &mut dyn std::io::Write,
+        ) -> authsign::Result<()> {
+            self.0.with_signature_unchecked(p, out)
         }
         fn without_signature(&self, out: &mut dyn std::io::Write) -> authsign::Result<()> {
             self.0.without_signature(out)
@@ -893,7 +897,7 @@ fn nesting_timestamping_detached_and_two_phase_signing() {
     let primary = authsign::sign(subject.as_ref(), &signer(), &SignOptions::default()).unwrap();
     let mut o = SignOptions::default();
     o.digest = DigestAlgorithm::Sha1;
-    let nested = authsign::sign_nested(subject.as_ref(), &signer(), &o, &primary).unwrap();
+    let nested = authsign::sign::sign_nested(subject.as_ref(), &signer(), &o, &primary).unwrap();
     let tsa = tsa::FixedTimeTsa::new("20231120000000Z");
     let stamped = authsign::timestamp::apply(
         &nested,
@@ -903,29 +907,31 @@ fn nesting_timestamping_detached_and_two_phase_signing() {
     )
     .unwrap();
     // Detached: checked against the file, then attached.
-    authsign::sign::check_signature_matches(subject.as_ref(), &stamped).unwrap();
+    authsign::subject::check_signature(subject.as_ref(), &stamped).unwrap();
     let mut signed = Vec::new();
     subject.with_signature(&stamped, &mut signed).unwrap();
     let r = verify(&signed, "js");
     assert!(r.is_valid(), "{:?}", codes(&r));
     assert_eq!(r.signatures.len(), 2);
     assert_eq!(r.signatures[0].timestamps.len(), 1);
-    assert!(authsign::sign::check_signature_matches(
+    assert!(authsign::subject::check_signature(
         open(&script("hello-world.vbs"), "vbs").as_ref(),
         &stamped
     )
     .is_err());
     // Two-phase: prepare without the key, finish with a signature made elsewhere.
     let s = signer();
-    let pending = authsign::prepare(
+    let pending = authsign::sign::prepare(
         subject.as_ref(),
         s.certificates(),
         s.algorithm(),
         &SignOptions::default(),
     )
-    .unwrap();
-    let value =
-        authsign::Signer::sign_digest(&s, pending.digest_algorithm(), pending.digest()).unwrap();
+    .unwrap()
+    .remove(0);
+    let value = s
+        .sign_digest(pending.digest_algorithm(), pending.digest())
+        .unwrap();
     let pkcs7 = pending.finish(&value).unwrap();
     let mut two_phase = Vec::new();
     subject.with_signature(&pkcs7, &mut two_phase).unwrap();
