@@ -1038,3 +1038,37 @@ fn huge_lines_and_block_lookalikes_are_bounded() {
         "an end line without its begin line in the tail"
     );
 }
+
+/// `sign_file` changes a script in place (only the block is written, crash-safely through the
+/// undo journal) and gives the same bytes as signing into a new file; a Windows Script File,
+/// whose block goes before `</job>`, is rewritten instead.
+#[test]
+fn signing_in_place_writes_the_same_file() {
+    let dir = TempDir::new();
+    for (name, ext) in [
+        ("unsigned.ps1", "ps1"),
+        ("unsigned.mof", "mof"),
+        ("hello-world.vbs", "vbs"),
+        ("hello-world.wsf", "wsf"),
+    ] {
+        let bytes = script(name);
+        let expected = our_sign(&bytes, ext, DigestAlgorithm::Sha256);
+        let path = dir.path().join(format!("f.{ext}"));
+        std::fs::write(&path, &bytes).unwrap();
+        let o = opts(DigestAlgorithm::Sha256, Profile::Osslsigncode);
+        authsign::sign_file(&path, &signer(), &o).unwrap();
+        assert!(std::fs::read(&path).unwrap() == expected, "{name}");
+        // Again: the block is replaced in place.
+        authsign::sign_file(&path, &signer(), &o).unwrap();
+        assert!(
+            std::fs::read(&path).unwrap() == expected,
+            "{name} re-signed"
+        );
+        assert!(!authsign::patch::journal_path(&path).exists());
+        let out = dir.path().join(format!("g.{ext}"));
+        std::fs::write(&path, &bytes).unwrap();
+        authsign::sign_file_to(&path, &out, &signer(), &o).unwrap();
+        assert!(std::fs::read(&out).unwrap() == expected, "{name} -o");
+        assert!(std::fs::read(&path).unwrap() == bytes);
+    }
+}

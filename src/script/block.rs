@@ -69,12 +69,35 @@ impl View {
     }
 }
 
+/// Index of the first `byte` in `hay`, eight bytes at a time (the classic "has zero byte"
+/// bit trick on `u64` words): the begin-marker search runs over every byte of a script.
+pub(crate) fn find_byte(hay: &[u8], byte: u8) -> Option<usize> {
+    const LO: u64 = 0x0101_0101_0101_0101;
+    const HI: u64 = 0x8080_8080_8080_8080;
+    let pattern = LO * u64::from(byte);
+    let mut words = hay.chunks_exact(8);
+    let mut at = 0;
+    for w in words.by_ref() {
+        let x = u64::from_le_bytes(<[u8; 8]>::try_from(w).unwrap_or_default()) ^ pattern;
+        let found = x.wrapping_sub(LO) & !x & HI;
+        if found != 0 {
+            return Some(at + (found.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    words
+        .remainder()
+        .iter()
+        .position(|&b| b == byte)
+        .map(|i| at + i)
+}
+
 /// Index of the first occurrence of `needle` in `hay` at or after `from`.
 pub(crate) fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
     let first = *needle.first()?;
     let mut i = from;
     while let Some(rest) = hay.get(i..) {
-        let p = i + rest.iter().position(|&b| b == first)?;
+        let p = i + find_byte(rest, first)?;
         if hay.get(p..p + needle.len()) == Some(needle) {
             return Some(p);
         }
@@ -477,6 +500,17 @@ mod tests {
         let v = View::new("é\n".as_bytes(), 0, TextEncoding::Utf8);
         assert_eq!(v.chars, vec![OTHER, OTHER, b'\n']);
         assert_eq!(find(b"abcabd", b"abd", 0), Some(3));
+        for len in 0..40 {
+            for at in 0..len {
+                let mut hay = vec![b'x'; len];
+                hay[at] = b'\r';
+                if at + 1 < len {
+                    hay[at + 1] = b'\r';
+                }
+                assert_eq!(find_byte(&hay, b'\r'), Some(at));
+            }
+            assert_eq!(find_byte(&vec![0x8d; len], b'\r'), None);
+        }
         assert_eq!(rfind(b"</job></job>x", b"</job>"), Some(6));
     }
 }

@@ -13,7 +13,8 @@ use super::layout::{Layout, State};
 use super::malformed;
 use crate::digest::{DigestAlgorithm, Hasher};
 use crate::error::{Error, MalformedKind, Result};
-use crate::input::{stream, Consumer, Input, Span};
+use crate::input::{stream, Input, Span, CHUNK, RING};
+use std::sync::{mpsc, Arc};
 
 /// What one digest pass hashes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,7 +76,15 @@ fn plan(layout: &Layout) -> Result<Plan> {
     })
 }
 
+/// Below this many bytes of text the digest runs on the calling thread.
+const PARALLEL_THRESHOLD: u64 = 2 * CHUNK as u64;
+
 /// The digest of the script described by `layout` for each algorithm of `algs`.
+///
+/// The calling thread reads the text in windows, searches it for the begin marker and
+/// transcodes it to UTF-16LE; one thread per algorithm hashes the transcoded windows, which go
+/// to it through a bounded channel and come back for reuse, so only a few windows ([`RING`]
+/// per algorithm, at most 2 MiB each) are in memory and transcoding overlaps hashing.
 pub(crate) fn digest(
     input: &dyn Input,
     layout: &Layout,
@@ -88,6 +97,7 @@ pub(crate) fn digest(
         .iter()
         .map(|&(offset, len)| Span::Input { offset, len })
         .collect();
+    let total: u64 = plan.spans.iter().map(|&(_, len)| len).sum();
     // The begin marker is searched for in the text before the block (the first span).
     let search_end = plan.spans.first().map_or(0, |&(o, l)| o + l);
     let mut marker = "\r\n".to_string();
@@ -97,33 +107,44 @@ pub(crate) fn digest(
         layout.encoding.unit(),
         search_end,
     );
-    let mut lanes: Vec<Lane> = algs
-        .iter()
-        .map(|a| Lane {
-            hasher: a.hasher(),
-            text: Transcoder::new(layout.encoding),
-            scratch: Vec::new(),
-            units: 0,
-            units_before: plan.position_before,
+    let mut text = Transcoder::new(layout.encoding);
+    let mut scratch = Vec::new();
+    let mut units = 0u64;
+    // Search and transcode one window read at `offset`; `emit` takes its UTF-16LE.
+    let mut window = |offset: u64, bytes: &[u8], emit: &mut dyn FnMut(&[u8])| -> Result<()> {
+        search.feed(offset, bytes);
+        let mut emitted = 0u64;
+        text.feed(offset, bytes, &mut scratch, &mut |utf16| {
+            emitted += utf16.len() as u64;
+            emit(utf16);
         })
-        .collect();
-    {
-        let mut consumers: Vec<Box<Consumer<'_>>> = lanes
-            .iter_mut()
-            .map(|lane| {
-                Box::new(move |offset: u64, window: &[u8]| -> Result<()> {
-                    lane.feed(offset, window).map_err(|e| {
-                        malformed(language, e.offset, MalformedKind::BadEncoding, e.what)
-                    })
-                }) as Box<Consumer<'_>>
+        .map_err(|e| malformed(language, e.offset, MalformedKind::BadEncoding, e.what))?;
+        if plan.position_before.is_some_and(|before| offset < before) {
+            units += emitted / 2;
+        }
+        Ok(())
+    };
+    let mut hashers: Vec<Hasher> = algs.iter().map(|a| a.hasher()).collect();
+    if total < PARALLEL_THRESHOLD || hashers.is_empty() {
+        stream(input, &spans, &mut [], &mut |offset, bytes| {
+            window(offset, bytes, &mut |utf16| {
+                for h in hashers.iter_mut() {
+                    h.update(utf16);
+                }
             })
-            .collect();
-        let mut refs: Vec<&mut Consumer<'_>> = consumers.iter_mut().map(|c| c.as_mut()).collect();
-        stream(input, &spans, &mut refs, &mut |offset, window| {
-            search.feed(offset, window);
-            Ok(())
+        })?;
+    } else {
+        hashers = hash_in_parallel(hashers, |pipe| {
+            stream(input, &spans, &mut [], &mut |offset, bytes| {
+                let mut utf16 = pipe.buffer();
+                window(offset, bytes, &mut |piece| utf16.extend_from_slice(piece))?;
+                pipe.send(utf16);
+                Ok(())
+            })
         })?;
     }
+    text.finish()
+        .map_err(|e| malformed(language, e.offset, MalformedKind::BadEncoding, e.what))?;
     if let Some(at) = search.found {
         return Err(malformed(
             language,
@@ -133,49 +154,91 @@ pub(crate) fn digest(
              the text before the first one, so a signature would not cover what follows it",
         ));
     }
-    lanes
+    let position = match plan.position_before {
+        None => None,
+        Some(_) => Some(u32::try_from(units).map_err(|_| {
+            Error::Unsupported(format!(
+                "a {language} script of more than {} UTF-16 code units",
+                u32::MAX
+            ))
+        })?),
+    };
+    Ok(hashers
         .into_iter()
-        .map(|lane| {
-            lane.text
-                .finish()
-                .map_err(|e| malformed(language, e.offset, MalformedKind::BadEncoding, e.what))?;
-            let mut hasher = lane.hasher;
-            if plan.position_before.is_some() {
-                let units = u32::try_from(lane.units).map_err(|_| {
-                    Error::Unsupported(format!(
-                        "a {language} script of more than {} UTF-16 code units",
-                        u32::MAX
-                    ))
-                })?;
-                hasher.update(&units.to_le_bytes());
+        .map(|mut h| {
+            if let Some(p) = position {
+                h.update(&p.to_le_bytes());
             }
-            Ok(hasher.finalize())
+            h.finalize()
         })
-        .collect()
+        .collect())
 }
 
-/// One algorithm's share of the pass: its transcoder and hasher.
-struct Lane {
-    hasher: Hasher,
-    text: Transcoder,
-    scratch: Vec<u8>,
-    units: u64,
-    units_before: Option<u64>,
+/// Buffers on their way to the hashing threads, and back.
+struct Pipe {
+    senders: Vec<mpsc::SyncSender<Arc<Vec<u8>>>>,
+    reuse: mpsc::Receiver<Vec<u8>>,
 }
 
-impl Lane {
-    fn feed(&mut self, offset: u64, window: &[u8]) -> Result<(), super::encoding::TextError> {
-        let (hasher, mut emitted) = (&mut self.hasher, 0u64);
-        self.text
-            .feed(offset, window, &mut self.scratch, &mut |utf16| {
-                emitted += utf16.len() as u64;
-                hasher.update(utf16);
-            })?;
-        if self.units_before.is_some_and(|before| offset < before) {
-            self.units += emitted / 2;
-        }
-        Ok(())
+impl Pipe {
+    /// An empty buffer: one the hashers are done with, or a new one.
+    fn buffer(&mut self) -> Vec<u8> {
+        let mut b = self.reuse.try_recv().unwrap_or_default();
+        b.clear();
+        b
     }
+
+    /// Give `buf` to every hasher (blocking while they are [`RING`] buffers behind).
+    fn send(&mut self, buf: Vec<u8>) {
+        let shared = Arc::new(buf);
+        for tx in &self.senders {
+            // A hasher stops only when its channel closes, so this cannot fail before.
+            let _ = tx.send(Arc::clone(&shared));
+        }
+    }
+}
+
+/// Run `produce` on this thread with a [`Pipe`] to hashers that each hash on their own
+/// thread; returns the hashers when `produce` is done, or its error. A buffer comes back for
+/// reuse when every hasher is done with it.
+fn hash_in_parallel(
+    hashers: Vec<Hasher>,
+    produce: impl FnOnce(&mut Pipe) -> Result<()>,
+) -> Result<Vec<Hasher>> {
+    std::thread::scope(|scope| {
+        let (recycle, reuse) = mpsc::channel::<Vec<u8>>();
+        let mut pipe = Pipe {
+            senders: Vec::with_capacity(hashers.len()),
+            reuse,
+        };
+        let mut handles = Vec::with_capacity(hashers.len());
+        for mut hasher in hashers {
+            let (tx, rx) = mpsc::sync_channel::<Arc<Vec<u8>>>(RING);
+            let back = recycle.clone();
+            pipe.senders.push(tx);
+            handles.push(scope.spawn(move || {
+                for buf in rx {
+                    hasher.update(&buf);
+                    if let Ok(v) = Arc::try_unwrap(buf) {
+                        // The reader may be gone already: then the buffer is dropped.
+                        let _ = back.send(v);
+                    }
+                }
+                hasher
+            }));
+        }
+        drop(recycle);
+        let result = produce(&mut pipe);
+        drop(pipe);
+        let hashers = handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .map_err(|_| Error::Internal("a hashing thread panicked"))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        result.map(|()| hashers)
+    })
 }
 
 /// A streaming search for the first aligned occurrence of a pattern that starts with a CR
@@ -249,7 +312,7 @@ impl MarkerSearch {
     fn first_in(&self, hay: &[u8], at: u64, limit: usize) -> Option<usize> {
         let mut from = self.anchor;
         loop {
-            let cr = from + hay.get(from..)?.iter().position(|&b| b == b'\r')?;
+            let cr = from + super::block::find_byte(hay.get(from..)?, b'\r')?;
             let start = cr - self.anchor;
             if start >= limit {
                 return None;

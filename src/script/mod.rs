@@ -304,6 +304,46 @@ impl Subject for ScriptSubject<'_> {
         self.write_spliced(cut, &bytes, out)
     }
 
+    /// Scripts whose block is at the end of the file (all but Windows Script Files) are
+    /// signed in place: only the block is written (see [`Subject::signature_patch`]).
+    fn prepare_in_place(&self) -> bool {
+        !self.layout.language.inserts_before_job_end() && self.layout.unsignable().is_none()
+    }
+
+    /// The file from the start of the old block (or its end, when unsigned) is replaced by the
+    /// new block; nothing before it changes.
+    fn signature_patch(&self, pkcs7: &[u8]) -> Result<Option<crate::patch::Patch>> {
+        if !self.prepare_in_place() {
+            return Ok(None);
+        }
+        let layout = &self.layout;
+        let cut = match &layout.state {
+            State::Signed { start, .. } => *start,
+            _ => layout.len,
+        };
+        let new = layout
+            .encoding
+            .encode_ascii(&block::block_text(&layout.language.style(), pkcs7));
+        let old = crate::input::read_vec(
+            &*self.input,
+            Format::Script(layout.language),
+            cut,
+            layout.len - cut,
+            "signature block",
+        )?;
+        let new_len = cut + new.len() as u64;
+        Ok(Some(crate::patch::Patch {
+            old_len: layout.len,
+            new_len,
+            data: Vec::new(),
+            commit: crate::patch::Range {
+                offset: cut,
+                old,
+                new,
+            },
+        }))
+    }
+
     /// Writes the script without its signature block: the file as it was before signing. An
     /// unsigned script is copied unchanged.
     fn without_signature(&self, out: &mut dyn Write) -> Result<()> {
