@@ -1,7 +1,8 @@
 //! # authsign
 //!
 //! Authenticode signing and verification in pure Rust, for PE files (`.exe`, `.dll`, `.sys`,
-//! `.efi`), cabinets (`.cab`) and Windows Installer packages (`.msi`). See the [`manual`] for
+//! `.efi`), cabinets (`.cab`), Windows Installer packages (`.msi`) and scripts (PowerShell,
+//! JScript, VBScript, WSF: see [`script`]). See the [`manual`] for
 //! how Authenticode works and how authsign proves it matches signtool and osslsigncode.
 //!
 //! Sign a file with an RFC 3161 timestamp, then verify it (the `http` feature brings the
