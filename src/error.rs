@@ -54,7 +54,7 @@ impl fmt::Display for ScriptLanguage {
             ScriptLanguage::PowerShellMof => "MOF",
             ScriptLanguage::JScript => "JScript",
             ScriptLanguage::VBScript => "VBScript",
-            ScriptLanguage::WindowsScript => "Windows Script File",
+            ScriptLanguage::WindowsScript => "WSF",
         })
     }
 }
