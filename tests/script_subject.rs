@@ -114,8 +114,7 @@ fn codes(r: &Report) -> Vec<&'static str> {
 fn digest(bytes: &[u8], ext: &str, alg: DigestAlgorithm) -> Vec<u8> {
     let bytes = bytes.to_vec();
     let subject = open(&bytes, ext);
-    let d = subject.digest(&[alg]).unwrap().remove(0);
-    d
+    subject.digest(&[alg]).unwrap().remove(0)
 }
 
 fn remove(bytes: &[u8], ext: &str) -> Vec<u8> {

@@ -317,7 +317,7 @@ impl MarkerSearch {
             if start >= limit {
                 return None;
             }
-            if (at + start as u64) % self.unit == 0
+            if (at + start as u64).is_multiple_of(self.unit)
                 && hay.get(start..start + self.pattern.len()) == Some(self.pattern.as_slice())
             {
                 return Some(start);

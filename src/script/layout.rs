@@ -76,7 +76,7 @@ impl Layout {
         let detected = encoding::detect(&head, language).map_err(|w| fail(0, w))?;
         let (encoding, bom_len) = (detected.encoding, detected.bom_len);
         let unit = encoding.unit();
-        if (len - bom_len) % unit != 0 {
+        if !(len - bom_len).is_multiple_of(unit) {
             return Err(fail(len - 1, "UTF-16 text of an odd number of bytes"));
         }
         let mut tail_start = bom_len.max(len.saturating_sub(TAIL_LEN));
