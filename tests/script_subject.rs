@@ -1141,3 +1141,60 @@ fn mutated_scripts_give_results_or_errors() {
         }
     }
 }
+
+/// The checks of the script fuzz target (`fuzz/src/lib.rs`, `exercise_script`) on the inputs it
+/// found failing (`tests/fixtures/regressions/script-*`): removing is idempotent, and signing
+/// keeps the digest, holds exactly our PKCS#7, and removing it gives what removing from the
+/// input gives.
+#[test]
+fn script_fuzz_regressions_hold_the_round_trip_properties() {
+    let dir = fixture("regressions");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("script-")
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty());
+    for path in files {
+        let data = std::fs::read(&path).unwrap();
+        let (pick, text) = data.split_first().unwrap();
+        let language = ScriptLanguage::ALL[usize::from(*pick) % ScriptLanguage::ALL.len()];
+        let name = path.display().to_string();
+        let Ok(subject) = ScriptSubject::parse(text, language) else {
+            continue;
+        };
+        let digest = subject.digest(&[DigestAlgorithm::Sha256]);
+        let mut removed = Vec::new();
+        if subject.without_signature(&mut removed).is_err() {
+            continue;
+        }
+        let again = ScriptSubject::parse(&removed, language).expect(&name);
+        let mut twice = Vec::new();
+        again.without_signature(&mut twice).expect(&name);
+        assert_eq!(twice, removed, "{name}: removing is not idempotent");
+        let (Ok(digest), Ok(pkcs7)) = (
+            digest,
+            authsign::sign(&subject, &signer(), &SignOptions::default()),
+        ) else {
+            continue;
+        };
+        let mut signed = Vec::new();
+        subject.with_signature(&pkcs7, &mut signed).expect(&name);
+        let s = ScriptSubject::parse(&signed, language).expect(&name);
+        assert_eq!(
+            s.digest(&[DigestAlgorithm::Sha256]).unwrap(),
+            digest,
+            "{name}"
+        );
+        assert_eq!(s.signatures().unwrap(), vec![pkcs7], "{name}");
+        let mut unsigned = Vec::new();
+        s.without_signature(&mut unsigned).expect(&name);
+        assert_eq!(unsigned, removed, "{name}");
+    }
+}

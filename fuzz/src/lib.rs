@@ -210,12 +210,14 @@ pub fn exercise_script(data: &[u8]) {
     let mut removed = Vec::new();
     let removed_ok = subject.without_signature(&mut removed).is_ok();
     if removed_ok {
-        let again = ScriptSubject::parse(&removed, language).expect("the file without signature opens");
+        let again =
+            ScriptSubject::parse(&removed, language).expect("the file without signature opens");
         let mut twice = Vec::new();
         again.without_signature(&mut twice).expect("remove twice");
         assert_eq!(twice, removed, "removing is not idempotent");
     }
-    let _ = subject.with_signature_unchecked(&[0x30, 0x03, 0x02, 0x01, 0x01], &mut Count::default());
+    let _ =
+        subject.with_signature_unchecked(&[0x30, 0x03, 0x02, 0x01, 0x01], &mut Count::default());
     let _ = subject.signature_patch(&[0x30, 0x03, 0x02, 0x01, 0x01]);
     let (Ok(digest), true) = (digest, removed_ok) else {
         return;
@@ -224,10 +226,14 @@ pub fn exercise_script(data: &[u8]) {
         return;
     };
     let mut signed = Vec::new();
-    subject.with_signature(&pkcs7, &mut signed).expect("embed our own signature");
+    subject
+        .with_signature(&pkcs7, &mut signed)
+        .expect("embed our own signature");
     let signed_subject = ScriptSubject::parse(&signed, language).expect("the signed file opens");
     assert_eq!(
-        signed_subject.digest(&[DigestAlgorithm::Sha256]).expect("digest of the signed file"),
+        signed_subject
+            .digest(&[DigestAlgorithm::Sha256])
+            .expect("digest of the signed file"),
         digest,
         "signing changed the digest"
     );
@@ -237,6 +243,8 @@ pub fn exercise_script(data: &[u8]) {
         "embed then extract changed the PKCS#7"
     );
     let mut unsigned = Vec::new();
-    signed_subject.without_signature(&mut unsigned).expect("remove");
+    signed_subject
+        .without_signature(&mut unsigned)
+        .expect("remove");
     assert_eq!(unsigned, removed, "sign then remove is not remove");
 }

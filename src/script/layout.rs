@@ -93,7 +93,8 @@ impl Layout {
         let wsf = language.inserts_before_job_end();
         let state = match block::scan(&view.chars, &style, !wsf) {
             Scan::None => {
-                if let Some((kind, what)) = foreign_block(&raw, &view, encoding, &style) {
+                let whole = tail_start == bom_len;
+                if let Some((kind, what)) = foreign_block(&raw, &view, encoding, &style, whole) {
                     State::Broken {
                         offset: tail_start,
                         kind,
@@ -198,13 +199,16 @@ impl Layout {
 }
 
 /// A signature block in the other kind of encoding than the file's (an 8-bit block in UTF-16
-/// text, or a UTF-16 block in 8-bit text, as tools that ignore the encoding append): a
-/// description, if the tail holds one.
+/// text, or a UTF-16 block in 8-bit text, as tools that ignore the encoding append), or, when
+/// the tail is not the `whole` text, an end line whose begin line is before the tail (a block
+/// larger than the tail): a description, if the tail holds one. (In a text read whole, an end
+/// line without a begin line is just text: Windows ignores it.)
 fn foreign_block(
     raw: &[u8],
     view: &View,
     encoding: TextEncoding,
     style: &super::language::BlockStyle,
+    whole: bool,
 ) -> Option<(MalformedKind, String)> {
     let begin = style.begin.as_bytes();
     let wide = |le: bool| -> Vec<u8> {
@@ -222,6 +226,9 @@ fn foreign_block(
     };
     if let Some(what) = found {
         return Some((MalformedKind::BadEncoding, what.into()));
+    }
+    if whole {
+        return None;
     }
     let mut end = b"\n".to_vec();
     end.extend_from_slice(style.end.as_bytes());
