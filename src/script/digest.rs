@@ -34,7 +34,7 @@ fn plan(layout: &Layout) -> Result<Plan> {
         State::Broken { offset, kind, what } => {
             return Err(malformed(layout.language, *offset, *kind, what.clone()))
         }
-        State::Unsigned { insert_at } => {
+        State::Unsigned { insert_at, .. } => {
             match (layout.language.inserts_before_job_end(), insert_at) {
                 (true, Some(at)) => (vec![range(start, *at), range(*at, layout.len)], Some(*at)),
                 (true, None) => {

@@ -31,8 +31,13 @@ pub(crate) enum BlockIssue {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum State {
     /// No signature block. `insert_at`: where signing puts one (the end of the file, or for
-    /// Windows Script Files the last `</job>`, `None` when there is none).
-    Unsigned { insert_at: Option<u64> },
+    /// Windows Script Files the last `</job>`, `None` when there is none). `suspect`: what
+    /// looks like a block Windows cannot read (in the other encoding, or too large for the
+    /// tail): reading the signature and signing report it; removing leaves the file as it is.
+    Unsigned {
+        insert_at: Option<u64>,
+        suspect: Option<(u64, MalformedKind, String)>,
+    },
     /// A signature block at `start..end` (file offsets; `start` is its leading line break).
     Signed {
         start: u64,
@@ -94,19 +99,15 @@ impl Layout {
         let state = match block::scan(&view.chars, &style, !wsf) {
             Scan::None => {
                 let whole = tail_start == bom_len;
-                if let Some((kind, what)) = foreign_block(&raw, &view, encoding, &style, whole) {
-                    State::Broken {
-                        offset: tail_start,
-                        kind,
-                        what,
-                    }
+                let insert_at = if wsf {
+                    block::rfind(&view.chars, b"</job>").map(|i| view.offset(i))
                 } else {
-                    let insert_at = if wsf {
-                        block::rfind(&view.chars, b"</job>").map(|i| view.offset(i))
-                    } else {
-                        Some(len)
-                    };
-                    State::Unsigned { insert_at }
+                    Some(len)
+                };
+                State::Unsigned {
+                    insert_at,
+                    suspect: foreign_block(&raw, &view, encoding, &style, whole)
+                        .map(|(kind, what)| (tail_start, kind, what)),
                 }
             }
             Scan::Broken { at, kind, what } => State::Broken {
@@ -178,7 +179,13 @@ impl Layout {
     pub fn unsignable(&self) -> Option<(u64, MalformedKind, String)> {
         match &self.state {
             State::Broken { offset, kind, what } => Some((*offset, *kind, what.clone())),
-            State::Unsigned { insert_at: None } => Some((
+            State::Unsigned {
+                suspect: Some(suspect),
+                ..
+            } => Some(suspect.clone()),
+            State::Unsigned {
+                insert_at: None, ..
+            } => Some((
                 self.len,
                 MalformedKind::Truncated,
                 "no </job> in the file to put the <signature> block before".into(),

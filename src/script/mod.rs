@@ -244,6 +244,10 @@ impl Subject for ScriptSubject<'_> {
     fn signatures(&self) -> Result<Vec<Vec<u8>>> {
         let language = self.layout.language;
         match &self.layout.state {
+            State::Unsigned {
+                suspect: Some((offset, kind, what)),
+                ..
+            } => Err(malformed(language, *offset, *kind, what.clone())),
             State::Unsigned { .. } => Ok(Vec::new()),
             State::Broken { offset, kind, what } => {
                 Err(malformed(language, *offset, *kind, what.clone()))
@@ -295,7 +299,7 @@ impl Subject for ScriptSubject<'_> {
         let bytes = layout.encoding.encode_ascii(&text);
         let cut = match &layout.state {
             State::Signed { start, end, .. } => (*start, *end),
-            State::Unsigned { insert_at } => {
+            State::Unsigned { insert_at, .. } => {
                 let at = insert_at.unwrap_or(layout.len);
                 (at, at)
             }
