@@ -189,7 +189,7 @@ impl Subject for ScriptSubject<'_> {
         let language = self.layout.language;
         spc::indirect_data(
             &oids::SPC_SIPINFO,
-            &spc::sip_info(language.sip_version(), language.sip_guid()),
+            &spc::sip_info(language.sip_version(), language.sip_guid())?,
             alg,
             &digest,
         )
@@ -208,7 +208,7 @@ impl Subject for ScriptSubject<'_> {
         }
         self.check_changeable()?;
         let language = self.layout.language;
-        let info = spc::sip_info(language.sip_version(), language.sip_guid());
+        let info = spc::sip_info(language.sip_version(), language.sip_guid())?;
         self.digest(algs)?
             .iter()
             .zip(algs)
