@@ -7,8 +7,9 @@
 #
 #   benches/compare.sh [SIZE_MIB (1024)] [RUNS (5)]
 #
-# Needs: cargo, openssl, osslsigncode, GNU time (/usr/bin/time). Uses $TMPDIR (SIZE_MIB * 3 of
-# disk). Every command reads a file already in the page cache (one warm-up run each).
+# Needs: cargo, openssl, osslsigncode, GNU time (/usr/bin/time), iconv. Uses $TMPDIR (SIZE_MIB * 3
+# of disk, and SCRIPT_MIB (200) * 8 for the script rows). Every command reads a file already in
+# the page cache (one warm-up run each).
 set -euo pipefail
 SIZE_MIB=${1:-1024}
 RUNS=${2:-5}
@@ -87,6 +88,35 @@ measure "authsign batch, P-256 key" "$smalls" "'$BIN/sign' --cert '$PKI/leaf-p25
 measure "osslsigncode loop, P-256 key" "$smalls; rm -f '$W'/small/*.out" "for f in '$W'/small/*.exe; do osslsigncode sign -certs '$PKI/leaf-p256-chain.pem' -key '$PKI/leaf-p256.key' -h sha256 -in \"\$f\" -out \"\$f.out\" >/dev/null || exit 1; done"
 measure "authsign verify: 1000 small signed PE, one call" : "'$BIN/verify' --trusted '$PKI/root.pem' '$W'/verify/*.exe"
 measure "osslsigncode verify: 1000 small signed PE, a loop" : "for f in '$W'/verify/*.exe; do osslsigncode verify -CAfile '$PKI/root.pem' -in \"\$f\" >/dev/null || exit 1; done"
+
+# Scripts: a ${SCRIPT_MIB} MiB generated PowerShell script (ASCII, CRLF), and the same text in
+# UTF-16LE. The PowerShell SIP hashes the text as UTF-16LE, so an 8-bit script is hashed as
+# twice its size (one SHA-256 stream cannot be split): its floor is `openssl dgst` over the
+# UTF-16LE copy, about 2x `openssl dgst` over the file. The UTF-16LE script is hashed as it is.
+SCRIPT_MIB=${SCRIPT_MIB:-200}
+echo "building ${SCRIPT_MIB} MiB scripts in $W" >&2
+set +o pipefail
+yes $'Write-Host "The quick brown fox jumps over the lazy dog 0123456789"\r' \
+    | head -c $((SCRIPT_MIB * 1024 * 1024)) >"$W/big.ps1"
+set -o pipefail
+{ printf '\377\376'; iconv -f UTF-8 -t UTF-16LE "$W/big.ps1"; } >"$W/big16.ps1"
+"$BIN/sign" --cert "$CERT" --key "$KEY" "$W/big.ps1" -o "$W/signed.ps1" >/dev/null
+"$BIN/sign" --cert "$CERT" --key "$KEY" "$W/big16.ps1" -o "$W/signed16.ps1" >/dev/null
+fresh_ps1='cp --reflink=auto "$W/big.ps1" "$W/work.ps1"; rm -f "$W/out.ps1"'
+fresh_ps16='cp --reflink=auto "$W/big16.ps1" "$W/work16.ps1"'
+REF="openssl dgst -sha256 '$W/big.ps1'"
+measure "script ${SCRIPT_MIB} MiB: openssl dgst -sha256" : "$REF"
+measure "script: openssl over its UTF-16LE (the floor)" : "openssl dgst -sha256 '$W/big16.ps1'"
+measure "script: authsign digest (--print-digest)" : "'$BIN/verify' --print-digest sha256 '$W/big.ps1'"
+measure "script: authsign sign in place" "$fresh_ps1" "'$BIN/sign' --cert '$CERT' --key '$KEY' '$W/work.ps1'"
+measure "script: authsign verify" : "'$BIN/verify' --trusted '$PKI/root.pem' '$W/signed.ps1'"
+measure "script: osslsigncode sign" "$fresh_ps1" "osslsigncode sign -certs '$CERT' -key '$KEY' -h sha256 -in '$W/work.ps1' -out '$W/out.ps1'"
+measure "script: osslsigncode verify" : "osslsigncode verify -CAfile '$PKI/root.pem' -in '$W/signed.ps1'"
+REF="openssl dgst -sha256 '$W/big16.ps1'"
+measure "script UTF-16LE ($((SCRIPT_MIB * 2)) MiB): openssl dgst" : "$REF"
+measure "script UTF-16LE: authsign sign in place" "$fresh_ps16" "'$BIN/sign' --cert '$CERT' --key '$KEY' '$W/work16.ps1'"
+measure "script UTF-16LE: authsign verify" : "'$BIN/verify' --trusted '$PKI/root.pem' '$W/signed16.ps1'"
+
 echo "verify batch speed-up: $(awk -v a="${MEDIAN['osslsigncode verify: 1000 small signed PE, a loop']}" -v b="${MEDIAN['authsign verify: 1000 small signed PE, one call']}" 'BEGIN {printf "%.1fx", a / b}')"
 echo "batch speed-up, RSA-2048: $(awk -v a="${MEDIAN['osslsigncode: 200 small PE, a loop (RSA-2048)']}" -v b="${MEDIAN['authsign batch: 200 small PE, one call (RSA-2048)']}" 'BEGIN {printf "%.1fx", a / b}')"
 echo "batch speed-up, P-256: $(awk -v a="${MEDIAN['osslsigncode loop, P-256 key']}" -v b="${MEDIAN['authsign batch, P-256 key']}" 'BEGIN {printf "%.1fx", a / b}')"

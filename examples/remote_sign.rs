@@ -18,7 +18,7 @@ use std::process::ExitCode;
 
 use authsign::sign::{write_atomically, SignOptions};
 use authsign::signer::{LocalSigner, Signer};
-use authsign::{DigestAlgorithm, FileInput, Profile, SignatureAlgorithm};
+use authsign::{DigestAlgorithm, Profile, SignatureAlgorithm};
 use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 
@@ -235,8 +235,7 @@ fn run(cli: Cli) -> Result<String, String> {
                     .map_err(|e| e.to_string())?;
             let leaf = certs.first().ok_or("no certificate")?;
             let scheme = SignatureAlgorithm::for_certificate(leaf).map_err(|e| e.to_string())?;
-            let file = FileInput::open(&input).map_err(|e| e.to_string())?;
-            let subject = authsign::open(&file).map_err(|e| e.to_string())?;
+            let subject = authsign::open_path(&input).map_err(|e| e.to_string())?;
             let mut opts = SignOptions::default();
             opts.digest = digest;
             opts.profile = profile;

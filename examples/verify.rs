@@ -174,7 +174,8 @@ fn print_digests(args: &Args, alg: DigestAlgorithm) -> ExitCode {
         let digest = FileInput::open(f)
             .map_err(|e| (2, with_file(f)(e)))
             .and_then(|input| {
-                let subject = authsign::open(&input).map_err(|e| (1, with_file(f)(e)))?;
+                let subject = authsign::open_with_extension(&input, extension(f).as_deref())
+                    .map_err(|e| (1, with_file(f)(e)))?;
                 subject.digest(&[alg]).map_err(|e| (1, with_file(f)(e)))
             });
         match digest {
@@ -199,11 +200,19 @@ fn print_digests(args: &Args, alg: DigestAlgorithm) -> ExitCode {
 
 fn extract(file: &Path, out: &Path) -> Result<(), String> {
     let input = FileInput::open(file).map_err(with_file(file))?;
-    let subject = authsign::open(&input).map_err(with_file(file))?;
+    let subject = authsign::open_with_extension(&input, extension(file).as_deref())
+        .map_err(with_file(file))?;
     let sig = subject.signature().map_err(with_file(file))?;
     let sig = sig.ok_or_else(|| format!("{}: the file is not signed", file.display()))?;
     authsign::sign::write_atomically(out, |w| w.write_all(&sig).map_err(Into::into))
         .map_err(with_file(out))
+}
+
+/// The lower-case extension of `path`: how scripts (which have no magic number) are recognised.
+fn extension(path: &Path) -> Option<String> {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
 }
 
 /// Prefix an error with the file it concerns.

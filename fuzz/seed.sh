@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 c=fuzz/corpus
-mkdir -p "$c"/{pe,cab,msi,cms,verify,sign_roundtrip}
+mkdir -p "$c"/{pe,cab,msi,cms,verify,sign_roundtrip,script}
 fx=tests/fixtures
 
 add() { # add TARGET FILE...: copy each file under its content hash
@@ -80,6 +80,26 @@ for f in $fx/third-party/*signed*.efi $fx/third-party/*signed*.cab $fx/third-par
   printf '\0' | cat - "$f" > "$tmp/x.v0"; add verify "$tmp/x.v0"
   printf '\1' | cat - "$tmp/x.p7" > "$tmp/x.v1"; add verify "$tmp/x.v1"
 done
-for t in pe cab msi cms verify sign_roundtrip; do
+# Scripts: the first byte picks the language (its index in ScriptLanguage::ALL: 0 PowerShell,
+# 1 PowerShell XML, 2 MOF, 3 JScript, 4 VBScript, 5 WSF); unsigned and signed, in UTF-8 and
+# UTF-16 (the fixtures' own encodings).
+add_script() { # add_script LANGUAGE_INDEX FILE...
+  local i=$1 f; shift
+  for f in "$@"; do
+    [ -f "$f" ] || continue
+    printf "\\$(printf '%03o' "$i")" | cat - "$f" > "$tmp/s"; add script "$tmp/s"
+  done
+}
+scripts=$fx/third-party/scripts
+for pair in 0:unsigned.ps1 0:hello-world.ps1 1:hello-world.ps1xml 1:unsigned.psc1 2:unsigned.mof \
+    3:hello-world.js 3:unsigned.js 4:hello-world.vbs 5:hello-world.wsf; do
+  i=${pair%%:*}; f=$scripts/${pair#*:}
+  add_script "$i" "$f"
+  out=$tmp/signed-${pair#*:}
+  "$bin/sign" --cert $pki/leaf-p256-chain.pem --key $pki/leaf-p256.key "$f" -o "$out" >/dev/null
+  add_script "$i" "$out"
+  "$bin/verify" --extract "$out.p7" "$out" >/dev/null && add cms "$out.p7"
+done
+for t in pe cab msi cms verify sign_roundtrip script; do
   echo "$t: $(ls "$c/$t" | wc -l) seeds"
 done

@@ -21,10 +21,49 @@ pub enum Format {
     Pem,
     /// A format implemented outside the crate (see `authsign::register_format`), by name.
     Other(&'static str),
+    /// Script text with an embedded signature block, in this language (see
+    /// [`crate::script`]).
+    Script(ScriptLanguage),
+}
+
+/// The script languages Windows' script SIPs sign, each with its signature-block comment form
+/// and SIP: [`crate::script::ScriptLanguage`] has the details (extensions, SIP GUIDs, digest
+/// rules).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
+pub enum ScriptLanguage {
+    /// PowerShell scripts, modules and manifests (`.ps1 .psm1 .psd1`): `# SIG #` comment lines.
+    PowerShell,
+    /// PowerShell XML files (`.ps1xml .psc1 .cdxml`): `<!-- SIG # -->` comment lines.
+    PowerShellXml,
+    /// MOF files (`.mof`), signed by the PowerShell SIP: `/* SIG # */` comment lines.
+    PowerShellMof,
+    /// JScript (`.js`), Windows Script Host: `// SIG //` comment lines.
+    JScript,
+    /// VBScript (`.vbs`), Windows Script Host: `'' SIG ''` comment lines.
+    VBScript,
+    /// Windows Script Files (`.wsf`): a `<signature>` element before the last `</job>`.
+    WindowsScript,
+}
+
+impl fmt::Display for ScriptLanguage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ScriptLanguage::PowerShell => "PowerShell",
+            ScriptLanguage::PowerShellXml => "PowerShell XML",
+            ScriptLanguage::PowerShellMof => "MOF",
+            ScriptLanguage::JScript => "JScript",
+            ScriptLanguage::VBScript => "VBScript",
+            ScriptLanguage::WindowsScript => "WSF",
+        })
+    }
 }
 
 impl fmt::Display for Format {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Format::Script(language) = self {
+            return write!(f, "{language} script");
+        }
         f.write_str(match self {
             Format::Pe => "PE",
             Format::Cab => "CAB",
@@ -33,6 +72,7 @@ impl fmt::Display for Format {
             Format::Certificate => "X.509 certificate",
             Format::Pem => "PEM",
             Format::Other(name) => name,
+            Format::Script(_) => "script",
         })
     }
 }

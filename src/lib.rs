@@ -1,7 +1,8 @@
 //! # authsign
 //!
 //! Authenticode signing and verification in pure Rust, for PE files (`.exe`, `.dll`, `.sys`,
-//! `.efi`), cabinets (`.cab`) and Windows Installer packages (`.msi`). See the [`manual`] for
+//! `.efi`), cabinets (`.cab`), Windows Installer packages (`.msi`) and scripts (PowerShell,
+//! JScript, VBScript, WSF: see [`script`]). See the [`manual`] for
 //! how Authenticode works and how authsign proves it matches signtool and osslsigncode.
 //!
 //! Sign a file with an RFC 3161 timestamp, then verify it (the `http` feature brings the
@@ -88,6 +89,7 @@ mod open;
 mod output;
 pub mod patch;
 pub mod pe;
+pub mod script;
 pub mod sign;
 pub mod signer;
 pub mod subject;
@@ -100,7 +102,7 @@ pub use cms::Profile;
 /// The OID crate whose `ObjectIdentifier` appears in the [`cms`] types, re-exported.
 pub use const_oid;
 pub use digest::DigestAlgorithm;
-pub use error::{Error, Format, Result};
+pub use error::{Error, Format, Result, ScriptLanguage};
 pub use input::{FileInput, Input};
 pub use open::{open, open_path, open_with_extension, register_format, FormatHandler, HEAD_LEN};
 pub use sign::{

@@ -80,6 +80,11 @@ pub fn open_with_extension<'a>(
     if let Some(handler) = custom.iter().find(|h| h.recognizes(&head, extension)) {
         return handler.open(input);
     }
+    if let Some(script) =
+        extension.and_then(|e| crate::script::open_with_extension(input.clone(), e))
+    {
+        return Ok(Box::new(script?));
+    }
     match head.as_slice() {
         [b'M', b'Z', ..] => Ok(Box::new(crate::pe::PeSubject::parse(input)?)),
         [b'M', b'S', b'C', b'F', ..] => Ok(Box::new(crate::cab::CabSubject::parse(input)?)),

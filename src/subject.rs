@@ -63,14 +63,41 @@ pub enum StorageProblem {
         /// How many non-zero bytes.
         bytes: usize,
     },
+    /// A script's signature block whose lines (or the line break before it) end in LF only,
+    /// or whose last line has no line break: Windows finds blocks by their CRLF line breaks,
+    /// so it treats the file as not signed.
+    SignatureBlockLineBreaks {
+        /// File offset of the first line break that is not CRLF.
+        offset: u64,
+    },
+    /// Text after a script's signature block (more than one line break, blanks or code):
+    /// Windows reads a block only at the very end of the file, so it treats the file as not
+    /// signed.
+    TextAfterSignatureBlock {
+        /// File offset where the text starts.
+        offset: u64,
+        /// How many bytes follow the block.
+        bytes: u64,
+    },
+    /// A second signature block after a script's first one (appended by a tool that did not
+    /// replace the first): Windows treats the file as not signed.
+    RepeatedSignatureBlock {
+        /// File offset of the second block's begin line.
+        offset: u64,
+    },
 }
 
 impl StorageProblem {
-    /// The reason code: `trailing-data` or `certificate-padding`.
+    /// The reason code: `trailing-data`, `certificate-padding`,
+    /// `signature-block-line-breaks`, `text-after-signature-block` or
+    /// `repeated-signature-block`.
     pub fn code(&self) -> &'static str {
         match self {
             StorageProblem::TrailingData { .. } => "trailing-data",
             StorageProblem::NonZeroPadding { .. } => "certificate-padding",
+            StorageProblem::SignatureBlockLineBreaks { .. } => "signature-block-line-breaks",
+            StorageProblem::TextAfterSignatureBlock { .. } => "text-after-signature-block",
+            StorageProblem::RepeatedSignatureBlock { .. } => "repeated-signature-block",
         }
     }
 }
@@ -86,6 +113,21 @@ impl std::fmt::Display for StorageProblem {
                 f,
                 "certificate table entry {entry}: {bytes} non-zero bytes after the PKCS#7 (extra \
                  data hidden in the signature: CVE-2013-3900)"
+            ),
+            StorageProblem::SignatureBlockLineBreaks { offset } => write!(
+                f,
+                "the signature block has a line break other than CRLF at offset {offset:#x}: \
+                 Windows does not see the signature (the file is not signed for it)"
+            ),
+            StorageProblem::TextAfterSignatureBlock { offset, bytes } => write!(
+                f,
+                "{bytes} bytes of text follow the signature block (from offset {offset:#x}): \
+                 Windows does not see the signature (the file is not signed for it)"
+            ),
+            StorageProblem::RepeatedSignatureBlock { offset } => write!(
+                f,
+                "a second signature block at offset {offset:#x}: Windows does not see the \
+                 signature (the file is not signed for it)"
             ),
         }
     }

@@ -182,3 +182,69 @@ pub fn exercise_sign_roundtrip(data: &[u8]) {
     );
     assert!(unsigned.signatures().expect("signatures").is_empty());
 }
+
+/// A script: the first byte picks the language (see `ScriptLanguage::ALL`), the rest is the
+/// file. Runs every operation of the script subject, and when the file signs: the signed file
+/// opens with the same digest and holds exactly our PKCS#7, and removing the signature gives
+/// what removing it from the input gives (the input itself when it had no block).
+pub fn exercise_script(data: &[u8]) {
+    use authsign::script::{ScriptLanguage, ScriptSubject};
+    use authsign::Subject;
+    let Some((&pick, text)) = data.split_first() else {
+        return;
+    };
+    let languages = ScriptLanguage::ALL;
+    let Some(&language) = languages.get(usize::from(pick) % languages.len()) else {
+        return;
+    };
+    let Ok(subject) = ScriptSubject::parse(text, language) else {
+        return;
+    };
+    let digest = subject.digest(&[DigestAlgorithm::Sha256]);
+    let _ = subject.storage_problems();
+    if let Ok(sigs) = subject.signatures() {
+        for s in sigs {
+            let _ = authsign::cms::SignedData::parse(&s);
+        }
+    }
+    let mut removed = Vec::new();
+    let removed_ok = subject.without_signature(&mut removed).is_ok();
+    if removed_ok {
+        let again =
+            ScriptSubject::parse(&removed, language).expect("the file without signature opens");
+        let mut twice = Vec::new();
+        again.without_signature(&mut twice).expect("remove twice");
+        assert_eq!(twice, removed, "removing is not idempotent");
+    }
+    let _ =
+        subject.with_signature_unchecked(&[0x30, 0x03, 0x02, 0x01, 0x01], &mut Count::default());
+    let _ = subject.signature_patch(&[0x30, 0x03, 0x02, 0x01, 0x01]);
+    let (Ok(digest), true) = (digest, removed_ok) else {
+        return;
+    };
+    let Ok(pkcs7) = authsign::sign(&subject, &signer(), &SignOptions::default()) else {
+        return;
+    };
+    let mut signed = Vec::new();
+    subject
+        .with_signature(&pkcs7, &mut signed)
+        .expect("embed our own signature");
+    let signed_subject = ScriptSubject::parse(&signed, language).expect("the signed file opens");
+    assert_eq!(
+        signed_subject
+            .digest(&[DigestAlgorithm::Sha256])
+            .expect("digest of the signed file"),
+        digest,
+        "signing changed the digest"
+    );
+    assert_eq!(
+        signed_subject.signatures().expect("signatures"),
+        vec![pkcs7],
+        "embed then extract changed the PKCS#7"
+    );
+    let mut unsigned = Vec::new();
+    signed_subject
+        .without_signature(&mut unsigned)
+        .expect("remove");
+    assert_eq!(unsigned, removed, "sign then remove is not remove");
+}

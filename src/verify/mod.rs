@@ -163,7 +163,13 @@ impl Verifier {
     /// malformed gives an invalid report with the reason (`not-signed`,
     /// `unsupported-format`, `malformed`, `unreadable`) instead of an error.
     pub fn verify_input(&self, input: &dyn Input) -> Report {
-        let subject = match crate::open::open(input) {
+        self.verify_named(input, None)
+    }
+
+    /// [`Verifier::verify_input`] for a file whose name ends with `extension` (lower case: a
+    /// hint for the formats without a magic number, scripts).
+    fn verify_named(&self, input: &dyn Input, extension: Option<&str>) -> Report {
+        let subject = match crate::open::open_with_extension(input, extension) {
             Ok(s) => s,
             Err(e) => return self.failed(None, e),
         };
@@ -184,7 +190,7 @@ impl Verifier {
             )),
             other => other,
         })?;
-        Ok(self.verify_input(&input))
+        Ok(self.verify_named(&input, crate::open::extension(path).as_deref()))
     }
 
     /// Verify many files, in parallel (one thread per core), each independently: one
