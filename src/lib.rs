@@ -79,6 +79,7 @@ mod certs;
 pub mod cms;
 #[doc(hidden)] // the crypto toolbox; its user-facing items are re-exported where they are used
 pub mod crypto;
+pub mod deflate;
 pub mod digest;
 pub mod error;
 pub mod input;
