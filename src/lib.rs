@@ -74,6 +74,7 @@
     )
 )]
 
+pub mod appx;
 pub mod cab;
 mod certs;
 pub mod cms;

@@ -91,10 +91,11 @@ pub fn config(level: u8) -> Option<Config> {
 
 /// First match length (minus [`MIN_MATCH`]) of each length code.
 pub fn base_length(code: usize) -> usize {
-    let mut base = 0;
-    for c in 0..code.min(28) {
-        base += 1 << EXTRA_LBITS[c];
-    }
+    let base: usize = EXTRA_LBITS
+        .iter()
+        .take(code.min(28))
+        .map(|e| 1usize << e)
+        .sum();
     if code >= 28 {
         MAX_MATCH - MIN_MATCH
     } else {
@@ -116,11 +117,7 @@ pub fn length_code(lc: usize) -> usize {
 
 /// First distance (minus one) of each distance code.
 pub fn base_dist(code: usize) -> usize {
-    let mut base = 0;
-    for c in 0..code.min(D_CODES) {
-        base += 1 << EXTRA_DBITS[c];
-    }
-    base
+    EXTRA_DBITS.iter().take(code).map(|e| 1usize << e).sum()
 }
 
 /// The distance code of a distance of `dist + 1`.
@@ -163,11 +160,9 @@ impl CodeTables {
         for (code, slot) in t.base_dist.iter_mut().enumerate() {
             *slot = base_dist(code) as u16;
         }
-        for d in 0..256 {
-            t.dist[d] = dist_code(d) as u8;
-        }
-        for i in 256..512 {
-            t.dist[i] = dist_code((i - 256) << 7) as u8;
+        for (i, slot) in t.dist.iter_mut().enumerate() {
+            let dist = if i < 256 { i } else { (i - 256) << 7 };
+            *slot = dist_code(dist) as u8;
         }
         t
     }

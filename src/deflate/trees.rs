@@ -111,16 +111,21 @@ impl BlockWriter {
     pub fn new() -> Self {
         let mut static_ltree = Tree::new(L_CODES + 2);
         let mut bl_count = [0u32; MAX_BITS as usize + 1];
-        for n in 0..L_CODES + 2 {
+        for (n, slot) in static_ltree.len.iter_mut().enumerate() {
             let len = static_ltree_len(n);
-            static_ltree.len[n] = len as u16;
-            bl_count[len as usize] += 1;
+            *slot = len as u16;
+            bump(&mut bl_count, len as usize, 1);
         }
         gen_codes(&mut static_ltree, L_CODES + 1, &bl_count);
         let mut static_dtree = Tree::new(D_CODES);
-        for n in 0..D_CODES {
-            static_dtree.len[n] = 5;
-            static_dtree.code[n] = reverse_bits(n as u32, 5) as u16;
+        for (n, (len, code)) in static_dtree
+            .len
+            .iter_mut()
+            .zip(static_dtree.code.iter_mut())
+            .enumerate()
+        {
+            *len = 5;
+            *code = reverse_bits(n as u32, 5) as u16;
         }
         let mut w = Self {
             out: BitWriter::default(),
@@ -433,7 +438,7 @@ impl BlockWriter {
             if n > max_code {
                 continue; // not a leaf
             }
-            self.bl_count[bits as usize] += 1;
+            bump(&mut self.bl_count, bits as usize, 1);
             let xbits = if n >= desc.extra_base {
                 u32::from(desc.extra.get(n - desc.extra_base).copied().unwrap_or(0))
             } else {
@@ -452,12 +457,12 @@ impl BlockWriter {
         // Move leaves up from the deepest level until the code fits.
         loop {
             let mut bits = max_length as usize - 1;
-            while bits > 0 && self.bl_count[bits] == 0 {
+            while bits > 0 && count_at(&self.bl_count, bits) == 0 {
                 bits -= 1;
             }
-            self.bl_count[bits] -= 1;
-            self.bl_count[bits + 1] += 2;
-            self.bl_count[max_length as usize] -= 1;
+            bump(&mut self.bl_count, bits, -1);
+            bump(&mut self.bl_count, bits + 1, 2);
+            bump(&mut self.bl_count, max_length as usize, -1);
             overflow -= 2;
             if overflow <= 0 {
                 break;
@@ -466,7 +471,7 @@ impl BlockWriter {
         // Give the new lengths to the leaves, least frequent (deepest in the heap) first.
         let mut h = HEAP_SIZE;
         for bits in (1..=max_length).rev() {
-            let mut n = self.bl_count[bits as usize];
+            let mut n = count_at(&self.bl_count, bits as usize);
             while n != 0 {
                 if h == 0 {
                     return;
@@ -564,7 +569,8 @@ impl BlockWriter {
         self.build_tree(TreeId::Bl);
         let mut max_blindex = BL_CODES - 1;
         while max_blindex >= 3 {
-            if self.bltree.len_of(BL_ORDER[max_blindex]) != 0 {
+            let code = BL_ORDER.get(max_blindex).copied().unwrap_or(0);
+            if self.bltree.len_of(code) != 0 {
                 break;
             }
             max_blindex -= 1;
@@ -653,19 +659,36 @@ fn gen_codes(tree: &mut Tree, max_code: usize, bl_count: &[u32; MAX_BITS as usiz
     let mut next = [0u32; MAX_BITS as usize + 1];
     let mut code = 0u32;
     for bits in 1..=MAX_BITS as usize {
-        code = (code + bl_count[bits - 1]) << 1;
-        next[bits] = code;
+        code = (code + count_at(bl_count, bits - 1)) << 1;
+        if let Some(slot) = next.get_mut(bits) {
+            *slot = code;
+        }
     }
     for n in 0..=max_code {
         let len = tree.len_of(n);
         if len == 0 {
             continue;
         }
-        let c = next[len as usize];
-        next[len as usize] += 1;
+        let Some(slot) = next.get_mut(len as usize) else {
+            continue;
+        };
+        let c = *slot;
+        *slot += 1;
         if let Some(slot) = tree.code.get_mut(n) {
             *slot = reverse_bits(c, len) as u16;
         }
+    }
+}
+
+/// The count of codes of length `bits` (0 past the table).
+fn count_at(bl_count: &[u32; MAX_BITS as usize + 1], bits: usize) -> u32 {
+    bl_count.get(bits).copied().unwrap_or(0)
+}
+
+/// Add `by` to the count of codes of length `bits`.
+fn bump(bl_count: &mut [u32; MAX_BITS as usize + 1], bits: usize, by: i32) {
+    if let Some(c) = bl_count.get_mut(bits) {
+        *c = c.wrapping_add_signed(by);
     }
 }
 
