@@ -1,8 +1,9 @@
 //! # authsign
 //!
 //! Authenticode signing and verification in pure Rust, for PE files (`.exe`, `.dll`, `.sys`,
-//! `.efi`), cabinets (`.cab`), Windows Installer packages (`.msi`) and scripts (PowerShell,
-//! JScript, VBScript, WSF: see [`script`]). See the [`manual`] for
+//! `.efi`), cabinets (`.cab`), Windows Installer packages (`.msi`), scripts (PowerShell,
+//! JScript, VBScript, WSF: see [`script`]) and app packages (`.appx`, `.msix`, `.appxbundle`,
+//! `.msixbundle`: see [`appx`]). See the [`manual`] for
 //! how Authenticode works and how authsign proves it matches signtool and osslsigncode.
 //!
 //! Sign a file with an RFC 3161 timestamp, then verify it (the `http` feature brings the

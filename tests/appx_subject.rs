@@ -710,3 +710,76 @@ fn the_generic_entry_point_opens_packages() {
     }
     let _ = Path::new("");
 }
+
+/// Signing in place writes only the end of the package (from `[Content_Types].xml` on) and
+/// gives the same file as signing to a new file and as `with_signature`.
+#[test]
+fn signing_in_place_and_to_a_copy_give_the_same_package() {
+    let dir = TempDir::new();
+    for name in [
+        "minimal.msix",
+        "unsigned.256appx",
+        "minimal-signed-by-signtool.msix",
+    ] {
+        let data = third_party(name);
+        let alg = own_algorithm(&data);
+        let opts = options(Profile::Signtool, alg);
+        let (expected, _) = sign(&data, &opts);
+        let f = dir.path().join(name);
+        std::fs::write(&f, &data).unwrap();
+        authsign::sign_file(&f, &test_signer(), &opts).unwrap();
+        assert!(std::fs::read(&f).unwrap() == expected, "{name}: in place");
+        assert!(!authsign::patch::journal_path(&f).exists());
+        std::fs::write(&f, &data).unwrap();
+        let out = dir.path().join(format!("out-{name}"));
+        authsign::sign_file_to(&f, &out, &test_signer(), &opts).unwrap();
+        assert!(
+            std::fs::read(&out).unwrap() == expected,
+            "{name}: to a copy"
+        );
+        assert!(
+            std::fs::read(&f).unwrap() == data,
+            "{name}: the input changed"
+        );
+    }
+}
+
+/// Mutated packages (signed and unsigned) never panic: every operation returns a value or a
+/// typed error. (The `appx` fuzz target does this at scale.)
+#[test]
+fn mutated_packages_give_typed_results() {
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let signed = sign(
+        &third_party("minimal.msix"),
+        &options(Profile::Signtool, DigestAlgorithm::Sha512),
+    )
+    .0;
+    for base in [
+        third_party("minimal.msix"),
+        signed,
+        third_party("minimal.appxbundle"),
+    ] {
+        for _ in 0..100 {
+            let mut v = base.clone();
+            for _ in 0..(next() % 4 + 1) {
+                let at = (next() as usize) % v.len();
+                v[at] = next() as u8;
+            }
+            let Ok(s) = authsign::open(&v) else { continue };
+            let _ = s.digest(&[DigestAlgorithm::Sha256]);
+            let _ = s.signatures();
+            let _ = s.content_problems();
+            let mut out = Vec::new();
+            if s.without_signature(&mut out).is_ok() {
+                authsign::open(&out).expect("the unsigned package opens");
+            }
+            let _ = verify(&v);
+        }
+    }
+}

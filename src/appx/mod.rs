@@ -97,6 +97,8 @@ pub const BUNDLE_MANIFEST: &str = "AppxMetadata/AppxBundleManifest.xml";
 pub const CODE_INTEGRITY: &str = "AppxMetadata/CodeIntegrity.cat";
 /// Largest XML part (or catalog) read into memory, uncompressed.
 pub const MAX_PART: u64 = 64 << 20;
+/// Largest end of a package that signing in place replaces (and keeps in its undo journal).
+const MAX_PATCHED_TAIL: u64 = 64 << 20;
 /// zlib level signtool (the Windows packaging API) compresses parts with.
 const SIGNTOOL_LEVEL: u8 = 6;
 /// Input between two full flushes in signtool's compression.
@@ -901,6 +903,43 @@ impl Subject for AppxSubject<'_> {
 
     fn content_problems(&self) -> Result<Vec<ContentProblem>> {
         self.content_check()
+    }
+
+    /// Packages are patched from `[Content_Types].xml` on (that part, the signature, the
+    /// central directory): signing a 1 GiB package in place writes a few kilobytes.
+    fn prepare_in_place(&self) -> bool {
+        true
+    }
+
+    /// The patch that embeds `pkcs7`: the end of the file from `[Content_Types].xml` on
+    /// replaced, under the undo journal; `None` when records after it would move (the package
+    /// is then rewritten) or when that end is large (a huge signature entry or central
+    /// directory: the journal keeps the old bytes).
+    fn signature_patch(&self, pkcs7: &[u8]) -> Result<Option<crate::patch::Patch>> {
+        let Some((offset, tail)) = self.signature_tail(pkcs7)? else {
+            return Ok(None);
+        };
+        let old_len = self.input.len();
+        if old_len.saturating_sub(offset) > MAX_PATCHED_TAIL {
+            return Ok(None);
+        }
+        let old = read_vec(
+            &*self.input,
+            Format::Appx,
+            offset,
+            old_len.saturating_sub(offset),
+            "end of the package",
+        )?;
+        Ok(Some(crate::patch::Patch {
+            old_len,
+            new_len: offset + tail.len() as u64,
+            data: Vec::new(),
+            commit: crate::patch::Range {
+                offset,
+                old,
+                new: tail,
+            },
+        }))
     }
 
     fn publisher_mismatch(
