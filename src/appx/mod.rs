@@ -224,13 +224,19 @@ fn read_part(input: &dyn Input, e: &Entry, max: u64) -> Result<Vec<u8>> {
             format!("{}: {usize_} bytes (at most {max} are read)", e.name),
         ));
     }
-    let raw = read_vec(
-        input,
-        Format::Appx,
-        e.data_offset,
-        e.central.compressed_size,
-        &e.name,
-    )?;
+    // Deflate adds a few bytes per 64 KiB stored block to data it cannot compress.
+    let csize = e.central.compressed_size;
+    if csize > max + max / 16 + 65536 {
+        return Err(malformed(
+            e.data_offset,
+            MalformedKind::LimitExceeded,
+            format!(
+                "{}: {csize} compressed bytes (at most {max} uncompressed bytes are read)",
+                e.name
+            ),
+        ));
+    }
+    let raw = read_vec(input, Format::Appx, e.data_offset, csize, &e.name)?;
     let bytes = if e.is_deflated() {
         miniz_oxide::inflate::decompress_to_vec_with_limit(&raw, usize_ as usize).map_err(
             |err| {
