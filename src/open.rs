@@ -1,7 +1,7 @@
 //! Format detection: which [`Subject`] a file is. Built-in formats are recognised by their
 //! content (PE `MZ`, cabinet `MSCF`, MSI compound file, APPX/MSIX: a ZIP starting with a
-//! local header); formats without a magic number (such
-//! as scripts) by the file name's extension. Extra formats implemented outside the crate are
+//! local header); formats without a magic number (such as scripts) by the file name's
+//! extension. Extra formats implemented outside the crate are
 //! added with [`register_format`] and then work through every function that opens files
 //! (`open_path`, `sign_file`, `Verifier::verify_path`...).
 //!
