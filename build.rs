@@ -15,6 +15,8 @@ const CHECKS: &[(&str, Check)] = &[
     ("has_msitools", Check::Tool("msiinfo")),
     ("has_cabextract", Check::Tool("cabextract")),
     ("has_gzip", Check::Tool("gzip")),
+    ("has_python3", Check::Tool("python3")),
+    ("has_unzip", Check::Tool("unzip")),
     (
         "has_fetched_data",
         Check::File("tests/data/venv/bin/python"),

@@ -5,14 +5,18 @@
 # median of the ratios of each run to an `openssl dgst -sha256` run over the same file right
 # after it (pairs, so a noisy shared machine skews both sides alike).
 #
-#   benches/compare.sh [SIZE_MIB (1024)] [RUNS (5)]
+#   benches/compare.sh [SIZE_MIB (1024)] [RUNS (5)] [all|pe|appx (all)]
 #
-# Needs: cargo, openssl, osslsigncode, GNU time (/usr/bin/time), iconv. Uses $TMPDIR (SIZE_MIB * 3
-# of disk, and SCRIPT_MIB (200) * 8 for the script rows). Every command reads a file already in
-# the page cache (one warm-up run each).
+# The APPX rows sign and verify an MSIX of SIZE_MIB with one stored payload file and a matching
+# block map (benches/appx_package.py); `appx` runs only those, `pe` all but those.
+#
+# Needs: cargo, openssl, osslsigncode, python3, GNU time (/usr/bin/time), iconv. Uses $TMPDIR
+# (SIZE_MIB * 7 of disk, and SCRIPT_MIB (200) * 8 for the script rows). Every command reads a
+# file already in the page cache (one warm-up run each).
 set -euo pipefail
 SIZE_MIB=${1:-1024}
 RUNS=${2:-5}
+ONLY=${3:-all}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PKI=$ROOT/tests/fixtures/pki
 CERT=$PKI/leaf-rsa-chain.pem
@@ -25,18 +29,23 @@ command -v osslsigncode >/dev/null || { echo "osslsigncode not found" >&2; exit 
 W=$(mktemp -d "${TMPDIR:-/tmp}/authsign-compare.XXXXXX")
 trap 'rm -rf "$W"' EXIT
 
+payload() { # payload FILE: SIZE_MIB of pseudo-random bytes
+    set +o pipefail # openssl stops on SIGPIPE when head has enough
+    openssl enc -aes-128-ctr -pass pass:authsign -nosalt -pbkdf2 </dev/zero 2>/dev/null \
+        | head -c $((SIZE_MIB * 1024 * 1024)) >>"$1"
+    set -o pipefail
+}
+if [ "$ONLY" != appx ]; then
 echo "building a ${SIZE_MIB} MiB PE32+ in $W" >&2
 cp "$ROOT/tests/fixtures/pe/hello64.exe" "$W/big.exe"
-set +o pipefail # openssl stops on SIGPIPE when head has enough
-openssl enc -aes-128-ctr -pass pass:authsign -nosalt -pbkdf2 </dev/zero 2>/dev/null \
-    | head -c $((SIZE_MIB * 1024 * 1024)) >>"$W/big.exe"
-set -o pipefail
+payload "$W/big.exe"
 "$BIN/sign" --cert "$CERT" --key "$KEY" "$W/big.exe" -o "$W/signed.exe" >/dev/null
 mkdir -p "$W/small" "$W/verify"
 for i in $(seq 1 200); do cp "$ROOT/tests/fixtures/pe/hello64.exe" "$W/small/f$i.exe"; done
 # 1,000 small signed files for the verification batch (signed once, by one batch call).
 for i in $(seq 1 1000); do cp "$ROOT/tests/fixtures/pe/hello64.exe" "$W/verify/f$i.exe"; done
 "$BIN/sign" --cert "$CERT" --key "$KEY" "$W"/verify/*.exe >/dev/null
+fi
 
 # measure NAME SETUP COMMAND: RUNS times after one warm-up, run SETUP (untimed), then COMMAND
 # under GNU time, then the reference `openssl dgst -sha256` on the same file: the ratio is taken
@@ -72,6 +81,7 @@ fresh='cp --reflink=auto "$W/big.exe" "$W/work.exe"; rm -f "$W/out.exe"'
 smalls='for f in "$W"/small/*.exe; do cp "$ROOT/tests/fixtures/pe/hello64.exe" "$f"; done'
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'); file: ${SIZE_MIB} MiB; medians of $RUNS runs"
 printf '%-48s %9s %12s %8s\n' command wall "peak RSS" "/openssl"
+if [ "$ONLY" != appx ]; then
 measure "openssl dgst -sha256" : "$REF"
 measure "authsign digest (verify --print-digest)" : "'$BIN/verify' --print-digest sha256 '$W/big.exe'"
 measure "authsign verify" : "'$BIN/verify' --trusted '$PKI/root.pem' '$W/signed.exe'"
@@ -120,3 +130,23 @@ measure "script UTF-16LE: authsign verify" : "'$BIN/verify' --trusted '$PKI/root
 echo "verify batch speed-up: $(awk -v a="${MEDIAN['osslsigncode verify: 1000 small signed PE, a loop']}" -v b="${MEDIAN['authsign verify: 1000 small signed PE, one call']}" 'BEGIN {printf "%.1fx", a / b}')"
 echo "batch speed-up, RSA-2048: $(awk -v a="${MEDIAN['osslsigncode: 200 small PE, a loop (RSA-2048)']}" -v b="${MEDIAN['authsign batch: 200 small PE, one call (RSA-2048)']}" 'BEGIN {printf "%.1fx", a / b}')"
 echo "batch speed-up, P-256: $(awk -v a="${MEDIAN['osslsigncode loop, P-256 key']}" -v b="${MEDIAN['authsign batch, P-256 key']}" 'BEGIN {printf "%.1fx", a / b}')"
+fi
+
+if [ "$ONLY" != pe ]; then
+    echo "building a ${SIZE_MIB} MiB MSIX (stored payload, SHA-256 block map) in $W" >&2
+    payload "$W/payload.bin"
+    # The test leaf's subject as Windows renders it: the package's Publisher, so no
+    # --allow-publisher-mismatch is needed.
+    python3 "$ROOT/benches/appx_package.py" "$W/payload.bin" "$W/big.msix" \
+        "O=authsign tests, CN=authsign Test Signer leaf-rsa"
+    rm -f "$W/payload.bin"
+    "$BIN/sign" --cert "$CERT" --key "$KEY" "$W/big.msix" -o "$W/signed.msix" >/dev/null
+    REF="openssl dgst -sha256 '$W/big.msix'"
+    freshx='cp --reflink=auto "$W/big.msix" "$W/work.msix"; rm -f "$W/out.msix"'
+    measure "openssl dgst -sha256 (MSIX)" : "$REF"
+    measure "authsign sign MSIX, in place" "$freshx" "'$BIN/sign' --cert '$CERT' --key '$KEY' '$W/work.msix'"
+    measure "authsign sign MSIX -o (copy synced to disk)" "$freshx" "'$BIN/sign' --cert '$CERT' --key '$KEY' '$W/work.msix' -o '$W/out.msix'"
+    measure "authsign verify MSIX (digest + block map)" : "'$BIN/verify' --trusted '$PKI/root.pem' '$W/signed.msix'"
+    measure "osslsigncode sign MSIX" "$freshx" "osslsigncode sign -certs '$CERT' -key '$KEY' -in '$W/work.msix' -out '$W/out.msix'"
+    measure "osslsigncode verify MSIX" : "osslsigncode verify -CAfile '$PKI/root.pem' -in '$W/signed.msix'"
+fi

@@ -32,8 +32,9 @@ use common::usage;
 #[derive(Parser, Debug)]
 #[command(name = "sign", version, about)]
 struct Args {
-    /// The files: PE (.exe .dll .sys .efi), cabinets (.cab), installers (.msi). Several files
-    /// are signed in place in one parallel batch.
+    /// The files: PE (.exe .dll .sys .efi), cabinets (.cab), installers (.msi), packages
+    /// (.appx .msix .appxbundle .msixbundle). Several files are signed in place in one
+    /// parallel batch.
     #[arg(required = true)]
     inputs: Vec<PathBuf>,
     /// Where to write the result (one input only); without it the input is changed in place.
@@ -71,6 +72,10 @@ struct Args {
     /// MSI: write MsiDigitalSignatureEx (always on with the signtool profile).
     #[arg(long)]
     msi_dse: bool,
+    /// APPX/MSIX: sign even though the manifest's Publisher is not the certificate's subject
+    /// (Windows will not install such a package).
+    #[arg(long)]
+    allow_publisher_mismatch: bool,
     /// Remove all signatures instead of signing.
     #[arg(long, conflicts_with_all = ["attach", "detached", "key", "nest"])]
     remove: bool,
@@ -106,6 +111,7 @@ fn options(args: &Args) -> Result<SignOptions> {
         .with_profile(args.profile)
         .with_page_hashes(args.page_hashes)
         .with_msi_dse(args.msi_dse)
+        .allowing_publisher_mismatch(args.allow_publisher_mismatch)
         .nesting(args.nest);
     opts.signing_time = args.signing_time;
     opts.description.clone_from(&args.description);

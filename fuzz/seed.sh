@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 c=fuzz/corpus
-mkdir -p "$c"/{pe,cab,msi,cms,verify,sign_roundtrip,script}
+mkdir -p "$c"/{pe,cab,msi,appx,cms,verify,sign_roundtrip,script}
 fx=tests/fixtures
 
 add() { # add TARGET FILE...: copy each file under its content hash
@@ -29,10 +29,12 @@ add pe "${pe_files[@]}"
 add sign_roundtrip "${pe_files[@]}"
 cab_files=($fx/cab/*.cab $fx/third-party/*.cab $fx/regressions/cab-*)
 msi_files=($fx/msi/*.msi $fx/third-party/*.msi $fx/regressions/msi-*)
+appx_files=($fx/third-party/*.msix $fx/third-party/*.appx* $fx/third-party/*appx $fx/regressions/appx-*)
 add cab "${cab_files[@]}"
 add msi "${msi_files[@]}"
-# sign_roundtrip and verify reach CAB and MSI through authsign::open.
-add sign_roundtrip "${cab_files[@]}" "${msi_files[@]}"
+add appx "${appx_files[@]}"
+# sign_roundtrip and verify reach CAB, MSI and APPX through authsign::open.
+add sign_roundtrip "${cab_files[@]}" "${msi_files[@]}" "${appx_files[@]}"
 add cms $fx/regressions/cms-*
 add verify $fx/regressions/verify-*
 reg=$fx/third-party/fuzz-regressions
@@ -40,7 +42,8 @@ add_gz pe $reg/*Exe*.gz
 add_gz sign_roundtrip $reg/*Exe*.gz
 add_gz cab $reg/*Cab*.gz
 add_gz msi $reg/*Msi*.gz
-add_gz sign_roundtrip $reg/*Cab*.gz $reg/*Msi*.gz
+add_gz appx $reg/*Appx*.gz
+add_gz sign_roundtrip $reg/*Cab*.gz $reg/*Msi*.gz $reg/*Appx*.gz
 shopt -u nocaseglob
 
 # Signed files and their signatures, made with the test PKI by the example CLI.
@@ -49,14 +52,17 @@ cargo build -q --examples
 bin=target/debug/examples
 pki=$fx/pki
 for f in $fx/pe/hello32.exe $fx/pe/hello64.exe $fx/pe/lib64.dll \
-    $fx/cab/gcab-stored.cab $fx/third-party/cab-sample3.cab $fx/third-party/minimal.msi; do
+    $fx/cab/gcab-stored.cab $fx/third-party/cab-sample3.cab $fx/third-party/minimal.msi \
+    $fx/third-party/unsigned.256appx; do
   for k in rsa p256 p384; do
     out=$tmp/$(basename "$f").$k
-    "$bin/sign" --cert $pki/leaf-$k-chain.pem --key $pki/leaf-$k.key "$f" -o "$out" >/dev/null
+    "$bin/sign" --cert $pki/leaf-$k-chain.pem --key $pki/leaf-$k.key --allow-publisher-mismatch \
+      "$f" -o "$out" >/dev/null
     "$bin/verify" --extract "$out.p7" "$out" >/dev/null
     case $f in
       *.cab) add cab "$out" ;;
       *.msi) add msi "$out" ;;
+      *appx) add appx "$out" ;;
       *) add pe "$out" ;;
     esac
     add sign_roundtrip "$out"; add cms "$out.p7"
@@ -64,10 +70,11 @@ for f in $fx/pe/hello32.exe $fx/pe/hello64.exe $fx/pe/lib64.dll \
     printf '\1' | cat - "$out.p7" > "$out.v1"; add verify "$out.v1"
   done
 done
-for f in "${cab_files[@]}" "${msi_files[@]}"; do
+for f in "${cab_files[@]}" "${msi_files[@]}" "${appx_files[@]}"; do
   printf '\0' | cat - "$f" > "$tmp/f.v0"; add verify "$tmp/f.v0"
 done
 for f in $fx/third-party/*signed*.efi $fx/third-party/*signed*.cab $fx/third-party/*signed*.msi \
+    $fx/third-party/*signed*.msix \
     tests/data/*.signed; do
   [ -f "$f" ] || continue
   "$bin/verify" --extract "$tmp/x.p7" "$f" >/dev/null 2>&1 || true
@@ -75,6 +82,7 @@ for f in $fx/third-party/*signed*.efi $fx/third-party/*signed*.cab $fx/third-par
   case $f in
     *.cab) add cab "$f" ;;
     *.msi) add msi "$f" ;;
+    *.msix) add appx "$f" ;;
     *) add pe "$f" ;;
   esac
   printf '\0' | cat - "$f" > "$tmp/x.v0"; add verify "$tmp/x.v0"
@@ -100,6 +108,6 @@ for pair in 0:unsigned.ps1 0:hello-world.ps1 1:hello-world.ps1xml 1:unsigned.psc
   add_script "$i" "$out"
   "$bin/verify" --extract "$out.p7" "$out" >/dev/null && add cms "$out.p7"
 done
-for t in pe cab msi cms verify sign_roundtrip script; do
+for t in pe cab msi appx cms verify sign_roundtrip script; do
   echo "$t: $(ls "$c/$t" | wc -l) seeds"
 done

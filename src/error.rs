@@ -13,6 +13,10 @@ pub enum Format {
     Cab,
     /// A Windows Installer database (OLE compound file).
     Msi,
+    /// An APPX or MSIX package (a ZIP with `AppxManifest.xml`).
+    Appx,
+    /// An APPX or MSIX bundle (a ZIP with `AppxMetadata/AppxBundleManifest.xml`).
+    AppxBundle,
     /// A CMS / PKCS#7 structure (the signature itself).
     Cms,
     /// An X.509 certificate.
@@ -68,6 +72,8 @@ impl fmt::Display for Format {
             Format::Pe => "PE",
             Format::Cab => "CAB",
             Format::Msi => "MSI",
+            Format::Appx => "APPX/MSIX",
+            Format::AppxBundle => "APPX/MSIX bundle",
             Format::Cms => "PKCS#7",
             Format::Certificate => "X.509 certificate",
             Format::Pem => "PEM",
@@ -113,6 +119,22 @@ pub struct MalformedError {
     pub kind: MalformedKind,
     /// What was found or expected (for people).
     pub what: String,
+}
+
+/// A package names a publisher that is not its signer certificate's subject: Windows refuses
+/// to install it (signtool refuses to sign it, event 150).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the package's publisher {declared:?} is not the signer certificate's subject {signer:?} \
+     (as Windows writes it); Windows will not install the package. Sign with a certificate \
+     whose subject is the manifest's Publisher, or allow the mismatch \
+     (SubjectOptions::allow_publisher_mismatch, --allow-publisher-mismatch)"
+)]
+pub struct PublisherMismatch {
+    /// The Publisher the package's manifest declares.
+    pub declared: String,
+    /// The signer certificate's subject, rendered as Windows compares it.
+    pub signer: String,
 }
 
 /// A cryptographic operation failed or was given unusable material.
@@ -388,6 +410,9 @@ pub enum Error {
     /// Timestamping failed.
     #[error(transparent)]
     Timestamp(#[from] TimestampError),
+    /// Signing refused: the package's publisher is not the signer (see [`PublisherMismatch`]).
+    #[error(transparent)]
+    PublisherMismatch(#[from] PublisherMismatch),
     /// Reading or writing failed (no file named: see [`Error::File`]).
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),

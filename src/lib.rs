@@ -1,9 +1,10 @@
 //! # authsign
 //!
 //! Authenticode signing and verification in pure Rust, for PE files (`.exe`, `.dll`, `.sys`,
-//! `.efi`), cabinets (`.cab`), Windows Installer packages (`.msi`) and scripts (PowerShell,
-//! JScript, VBScript, WSF: see [`script`]). See the [`manual`] for
-//! how Authenticode works and how authsign proves it matches signtool and osslsigncode.
+//! `.efi`), cabinets (`.cab`), Windows Installer packages (`.msi`), scripts (PowerShell,
+//! JScript, VBScript, WSF: see [`script`]) and app packages (`.appx`, `.msix`, `.appxbundle`,
+//! `.msixbundle`: see [`appx`]). See the [`manual`] for how Authenticode works and how
+//! authsign proves it matches signtool and osslsigncode.
 //!
 //! Sign a file with an RFC 3161 timestamp, then verify it (the `http` feature brings the
 //! timestamp client; `tests/front_page.rs` runs this against a local TSA):
@@ -52,7 +53,7 @@
 //! | [`input`] | the [`Input`] trait subjects read through (files, memory) |
 //! | [`patch`] | in-place updates, for subjects that support them |
 //! | [`cms`] | reading signatures (SignedData, SignerInfo) and building SpcIndirectDataContent for new subjects |
-//! | [`pe`], [`cab`], [`msi`] | each format's subject and what it parses (headers, reserves, storages) |
+//! | [`pe`], [`cab`], [`msi`], [`appx`] | each format's subject and what it parses (headers, reserves, storages, ZIP records and package parts) |
 //! | [`digest`] | digest algorithms and incremental hashers |
 //! | [`error`] | the typed errors |
 //! | [`time`] | RFC 3339 times, as the reports and command lines write them |
@@ -74,11 +75,14 @@
     )
 )]
 
+pub mod appx;
 pub mod cab;
 mod certs;
 pub mod cms;
 #[doc(hidden)] // the crypto toolbox; its user-facing items are re-exported where they are used
 pub mod crypto;
+#[doc(hidden)] // zlib-identical raw deflate for APPX parts; public for its oracle test
+pub mod deflate;
 pub mod digest;
 pub mod error;
 pub mod input;

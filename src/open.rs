@@ -1,6 +1,7 @@
 //! Format detection: which [`Subject`] a file is. Built-in formats are recognised by their
-//! content (PE `MZ`, cabinet `MSCF`, MSI compound file); formats without a magic number (such
-//! as scripts) by the file name's extension. Extra formats implemented outside the crate are
+//! content (PE `MZ`, cabinet `MSCF`, MSI compound file, APPX/MSIX: a ZIP starting with a
+//! local header); formats without a magic number (such as scripts) by the file name's
+//! extension. Extra formats implemented outside the crate are
 //! added with [`register_format`] and then work through every function that opens files
 //! (`open_path`, `sign_file`, `Verifier::verify_path`...).
 //!
@@ -89,6 +90,7 @@ pub fn open_with_extension<'a>(
         [b'M', b'Z', ..] => Ok(Box::new(crate::pe::PeSubject::parse(input)?)),
         [b'M', b'S', b'C', b'F', ..] => Ok(Box::new(crate::cab::CabSubject::parse(input)?)),
         [0xd0, 0xcf, ..] => Ok(Box::new(crate::msi::MsiSubject::parse(input)?)),
+        _ if crate::appx::sniff(&head) => Ok(Box::new(crate::appx::AppxSubject::parse(input)?)),
         _ => Err(Error::Unsupported(unrecognised(&head))),
     }
 }
@@ -96,11 +98,11 @@ pub fn open_with_extension<'a>(
 fn unrecognised(head: &[u8]) -> String {
     let start: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
     if start.is_empty() {
-        return "empty file (expected a PE, cabinet or MSI file)".into();
+        return "empty file (expected a PE, cabinet, MSI or APPX/MSIX file)".into();
     }
     format!(
         "unrecognised file format (starts with {}; expected a PE \"MZ\" header, a cabinet \
-         \"MSCF\" header or an MSI compound file)",
+         \"MSCF\" header, an MSI compound file or an APPX/MSIX package)",
         start.join(" ")
     )
 }

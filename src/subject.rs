@@ -22,6 +22,13 @@ pub struct SubjectOptions {
     /// MSI only: the version in SpcSipInfo. signtool writes 2, osslsigncode 1; `None` means
     /// 2 with [`msi_dse`](Self::msi_dse) (what signtool writes) and 1 without.
     pub msi_sip_version: Option<u32>,
+    /// APPX/MSIX only: which tool's way of rewriting the package to reproduce when signing
+    /// (the `[Content_Types].xml` text and compression, the shape of the ZIP records). `None`:
+    /// that of the signing profile ([`SignOptions`](crate::SignOptions) sets it).
+    pub appx_layout: Option<crate::cms::Profile>,
+    /// APPX/MSIX only: sign even though the manifest's Publisher is not the signer
+    /// certificate's subject (Windows will not install such a package; signtool refuses).
+    pub allow_publisher_mismatch: bool,
 }
 
 /// What [`Subject::check_indirect_data`] found beyond the file digest.
@@ -43,6 +50,79 @@ pub struct PageHashCheck {
     pub pages: usize,
     /// File offset of the first page whose hash differs, if any.
     pub first_mismatch: Option<u64>,
+}
+
+/// What a format's own integrity data says about the file's content, beyond the signature's
+/// digest: for APPX/MSIX, the per-block hashes of `AppxBlockMap.xml` that Windows checks
+/// whenever it reads a file of the package.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContentProblem {
+    /// A file's data does not match the block map (a block's hash, its size, its blocks).
+    BlockMapMismatch {
+        /// The file (its name in the package).
+        file: String,
+        /// The first block that differs, when one does.
+        block: Option<u64>,
+        /// What differs.
+        reason: String,
+    },
+    /// A payload file the block map does not describe.
+    NotInBlockMap {
+        /// The file.
+        file: String,
+    },
+    /// A file the block map describes that is not in the package.
+    MissingFromPackage {
+        /// The block map's name of the file.
+        file: String,
+    },
+    /// A package of a bundle differs from the bundle manifest (its offset or size), or is
+    /// compressed (bundles store their packages).
+    BundleManifestMismatch {
+        /// The package's file name.
+        file: String,
+        /// What differs.
+        reason: String,
+    },
+}
+
+impl ContentProblem {
+    /// The reason code: `block-map-mismatch`, `file-not-in-block-map`,
+    /// `block-map-file-missing` or `bundle-manifest-mismatch`.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ContentProblem::BlockMapMismatch { .. } => "block-map-mismatch",
+            ContentProblem::NotInBlockMap { .. } => "file-not-in-block-map",
+            ContentProblem::MissingFromPackage { .. } => "block-map-file-missing",
+            ContentProblem::BundleManifestMismatch { .. } => "bundle-manifest-mismatch",
+        }
+    }
+}
+
+impl std::fmt::Display for ContentProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ContentProblem::BlockMapMismatch { file, reason, .. } => {
+                write!(f, "{file}: does not match AppxBlockMap.xml: {reason}")
+            }
+            ContentProblem::NotInBlockMap { file } => {
+                write!(
+                    f,
+                    "{file}: a payload file that AppxBlockMap.xml does not describe"
+                )
+            }
+            ContentProblem::MissingFromPackage { file } => {
+                write!(
+                    f,
+                    "{file}: described by AppxBlockMap.xml but not in the package"
+                )
+            }
+            ContentProblem::BundleManifestMismatch { file, reason } => {
+                write!(f, "{file}: differs from the bundle manifest: {reason}")
+            }
+        }
+    }
 }
 
 /// A problem with how signatures are stored in a file, outside every signature.
@@ -178,6 +258,24 @@ pub trait Subject {
         Ok(Vec::new())
     }
 
+    /// Findings about the file's content from the format's own integrity data (APPX: every
+    /// file against `AppxBlockMap.xml`). The verifier calls this after [`Subject::digest`],
+    /// so a subject may check the content in the same pass and keep the result.
+    fn content_problems(&self) -> Result<Vec<ContentProblem>> {
+        Ok(Vec::new())
+    }
+
+    /// Whether the file names a publisher that `signer` is not (APPX: the manifest's
+    /// Identity Publisher against the certificate's subject as Windows renders it): `None`
+    /// when they match or the format names none.
+    fn publisher_mismatch(
+        &self,
+        signer: &x509_cert::Certificate,
+    ) -> Result<Option<crate::error::PublisherMismatch>> {
+        let _ = signer;
+        Ok(None)
+    }
+
     /// Every embedded PKCS#7 signature (DER), in file order. PE files can hold several
     /// certificate-table entries; other formats hold at most one.
     fn signatures(&self) -> Result<Vec<Vec<u8>>>;
@@ -283,6 +381,15 @@ impl<S: Subject + ?Sized> Subject for Box<S> {
     }
     fn signature_patch(&self, pkcs7: &[u8]) -> Result<Option<crate::patch::Patch>> {
         (**self).signature_patch(pkcs7)
+    }
+    fn content_problems(&self) -> Result<Vec<ContentProblem>> {
+        (**self).content_problems()
+    }
+    fn publisher_mismatch(
+        &self,
+        signer: &x509_cert::Certificate,
+    ) -> Result<Option<crate::error::PublisherMismatch>> {
+        (**self).publisher_mismatch(signer)
     }
     fn without_signature(&self, out: &mut dyn Write) -> Result<()> {
         (**self).without_signature(out)

@@ -9,7 +9,7 @@ use std::path::Path;
 /// Top-level modules by layer, lowest first. Modules of one layer may not import each other.
 const LAYERS: &[&[&str]] = &[
     &["error"],
-    &["le", "time", "output"],
+    &["le", "time", "output", "deflate"],
     &["input"],
     &["patch", "digest"],
     &["cms"],

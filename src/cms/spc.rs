@@ -208,6 +208,16 @@ pub fn indirect_data(
             digest.len()
         )));
     }
+    indirect_data_any_digest(data_type, data_value, alg, digest)
+}
+
+/// DER SpcIndirectDataContent whose digest is any octet string (a SIP-defined digest).
+fn indirect_data_any_digest(
+    data_type: &ObjectIdentifier,
+    data_value: &[u8],
+    alg: DigestAlgorithm,
+    digest: &[u8],
+) -> Result<Vec<u8>> {
     let value = AnyRef::from_der(data_value).map_err(|_| Error::Internal("SIP data"))?;
     encode(
         &SpcIndirectDataContent {
@@ -289,6 +299,52 @@ pub fn msi_indirect_data(alg: DigestAlgorithm, digest: &[u8], sip_version: u32) 
     )
 }
 
+/// The SIP GUID of Windows' APPX/MSIX package SIP, {0AC5DF4B-CE07-4DE2-B76E-23C839A09FD1},
+/// as SpcSipInfo stores it.
+pub const APPX_SIP_GUID: [u8; 16] = [
+    0x4b, 0xdf, 0xc5, 0x0a, 0x07, 0xce, 0xe2, 0x4d, 0xb7, 0x6e, 0x23, 0xc8, 0x39, 0xa0, 0x9f, 0xd1,
+];
+
+/// The SIP GUID of Windows' APPX/MSIX bundle SIP, {0F5F58B3-AADE-4B9A-A434-95742D92ECEB}.
+pub const APPX_BUNDLE_SIP_GUID: [u8; 16] = [
+    0xb3, 0x58, 0x5f, 0x0f, 0xde, 0xaa, 0x9a, 0x4b, 0xa4, 0x34, 0x95, 0x74, 0x2d, 0x92, 0xec, 0xeb,
+];
+
+/// The SpcSipInfo version signtool and osslsigncode write for packages (`02 04 01 01 00 00`).
+pub const APPX_SIP_VERSION: u32 = 0x0101_0000;
+
+/// Whether `digest` is an APPX digest blob of `alg` hashes: `"APPX"` and four or five
+/// 4-byte tags each followed by a hash.
+pub fn is_appx_digest(digest: &[u8], alg: DigestAlgorithm) -> bool {
+    let item = 4 + alg.output_size();
+    digest.starts_with(b"APPX")
+        && (digest.len() - 4).is_multiple_of(item)
+        && (4..=5).contains(&((digest.len() - 4) / item))
+}
+
+/// DER of the SpcIndirectDataContent of an APPX/MSIX package (`bundle` false) or bundle: the
+/// SpcSipInfo of the package or bundle SIP, and the APPX digest blob `blob` (see
+/// `authsign::appx`) in `alg`, the algorithm of the package's block map.
+pub fn appx_indirect_data(alg: DigestAlgorithm, blob: &[u8], bundle: bool) -> Result<Vec<u8>> {
+    if !is_appx_digest(blob, alg) {
+        return Err(Error::Unsupported(format!(
+            "not an APPX digest of {alg} hashes ({} bytes)",
+            blob.len()
+        )));
+    }
+    let guid = if bundle {
+        &APPX_BUNDLE_SIP_GUID
+    } else {
+        &APPX_SIP_GUID
+    };
+    indirect_data_any_digest(
+        &oids::SPC_SIPINFO,
+        &sip_info(APPX_SIP_VERSION, guid)?,
+        alg,
+        blob,
+    )
+}
+
 /// A parsed SpcIndirectDataContent.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IndirectData {
@@ -320,7 +376,10 @@ impl IndirectData {
         let digest_algorithm = DigestAlgorithm::from_oid(&oid)
             .ok_or_else(|| Error::Unsupported(format!("file digest algorithm {oid}")))?;
         let digest = content.message_digest.digest.as_bytes();
-        if digest.len() != digest_algorithm.output_size() {
+        // SIPs may define their own digest: APPX packages sign a blob of tagged hashes.
+        if digest.len() != digest_algorithm.output_size()
+            && !is_appx_digest(digest, digest_algorithm)
+        {
             return Err(Error::malformed(
                 Format::Cms,
                 0,
@@ -389,5 +448,25 @@ mod tests {
         );
         assert_eq!(p.digest, d);
         assert!(msi_indirect_data(DigestAlgorithm::Sha256, &d, 1).is_err());
+    }
+
+    #[test]
+    fn appx_indirect_data_matches_signtool_bytes() {
+        let mut blob = b"APPX".to_vec();
+        for tag in [b"AXPC", b"AXCD", b"AXCT", b"AXBM"] {
+            blob.extend_from_slice(tag);
+            blob.extend_from_slice(&[0x11; 32]);
+        }
+        let der = appx_indirect_data(DigestAlgorithm::Sha256, &blob, false).unwrap();
+        // 3081e0 3035 060a2b06010401823702011e 3027 020401010000 0410 <guid> 020100 x5
+        assert_eq!(&der[..3], &[0x30, 0x81, 0xe0]);
+        assert_eq!(
+            hex::encode(&der[3..25]),
+            "3035060a2b06010401823702011e3027020401010000"
+        );
+        assert_eq!(&der[27..43], &APPX_SIP_GUID);
+        let p = IndirectData::parse(&der).unwrap();
+        assert_eq!(p.digest, blob);
+        assert!(appx_indirect_data(DigestAlgorithm::Sha512, &blob, false).is_err());
     }
 }

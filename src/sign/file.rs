@@ -1,11 +1,11 @@
 //! Signing files: in place or into another file, crash-safely, keeping permissions; and the
 //! other file operations (embed a detached signature, timestamp, remove, finish two-phase).
 //!
-//! In place, formats that support it (PE) are patched: only the changed header bytes and the
-//! new signature are written, under an undo journal (see [`crate::patch`]); the others are
-//! rewritten to a temporary file that replaces the original. Into another file, PE is copied
-//! on a second thread while it is hashed and the copy is patched; other formats are written
-//! through a temporary file. Either way the output is the complete signed file or absent
+//! In place, formats that support it (PE, APPX/MSIX) are patched: only the changed header
+//! bytes (for a package: its last records) and the new signature are written, under an undo
+//! journal (see [`crate::patch`]); the others are rewritten to a temporary file that replaces
+//! the original. Into another file, those formats are copied on a second thread while they are
+//! hashed and the copy is patched; other formats are written through a temporary file. Either way the output is the complete signed file or absent
 //! (or its old self), never partial, and it has the input's permissions.
 
 use std::path::Path;

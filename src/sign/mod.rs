@@ -223,6 +223,14 @@ impl SignOptions {
         self
     }
 
+    /// APPX/MSIX: sign even though the package's Publisher is not the signer certificate's
+    /// subject (Windows will not install such a package; see
+    /// [`SubjectOptions::allow_publisher_mismatch`]).
+    pub fn allowing_publisher_mismatch(mut self, allow: bool) -> Self {
+        self.subject.allow_publisher_mismatch = allow;
+        self
+    }
+
     /// How many files [`sign_batch`] signs at once (0: chosen from the number of processors).
     pub fn with_batch_workers(mut self, workers: usize) -> Self {
         self.batch_workers = workers;
@@ -237,9 +245,11 @@ impl SignOptions {
 
     /// The subject options with what the profile implies: signtool always writes
     /// MsiDigitalSignatureEx and SpcSipInfo version 2 for MSI; osslsigncode writes version 1
-    /// and the Ex stream only when asked.
+    /// and the Ex stream only when asked; APPX packages are laid out as the profile's tool
+    /// lays them out.
     fn subject_options(&self) -> SubjectOptions {
         let mut s = self.subject.clone();
+        s.appx_layout.get_or_insert(self.profile);
         match self.profile {
             Profile::Signtool => s.msi_dse = true,
             Profile::Osslsigncode => {

@@ -136,6 +136,12 @@ pub(crate) fn prepare_numbered(
     let leaf = certificates
         .first()
         .ok_or_else(|| Error::Crypto(CryptoError::Key("no signer certificate given".into())))?;
+    // Windows will not install a package signed by anyone but its declared publisher.
+    if let Some(mismatch) = subject.publisher_mismatch(leaf)? {
+        if !opts.subject.allow_publisher_mismatch {
+            return Err(mismatch.into());
+        }
+    }
     let issuer = der_of(leaf.tbs_certificate().issuer(), "issuer")?;
     let serial = der_of(leaf.tbs_certificate().serial_number(), "serial number")?;
     let certificates = certificates

@@ -139,6 +139,14 @@ impl Verifier {
             .collect();
         if report.signatures.is_empty() {
             findings.push(Problem::NotSigned);
+        } else {
+            // After the digest: a subject may have checked its content in the same pass.
+            findings.extend(
+                subject
+                    .content_problems()?
+                    .into_iter()
+                    .map(Problem::Content),
+            );
         }
         self.weigh(findings, &mut report.errors, &mut report.warnings);
         let deciding = match self.policy.signatures {
@@ -356,6 +364,11 @@ impl Verifier {
             return;
         };
         r.signer = Some(signer.clone());
+        match subject.publisher_mismatch(&signer) {
+            Ok(Some(m)) => findings.push(Problem::PublisherMismatch(m)),
+            Ok(None) => {}
+            Err(e) => findings.push(Problem::MalformedSignature(e.to_string())),
+        }
 
         // Timestamps: each checked on its own; a valid one fixes the time at which the
         // certificates must be valid, except for a leaf with the lifetime-signing EKU, whose

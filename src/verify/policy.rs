@@ -105,6 +105,11 @@ pub struct Policy {
     /// (no DigestInfo), as VeriSign's and Symantec's timestamp services made them and Windows
     /// accepts. Windows: `true`; strict: `false`.
     pub bare_digest_timestamps: bool,
+    /// A package (APPX/MSIX) whose manifest's Publisher is not the signer certificate's
+    /// subject: the signature is sound, but Windows will not install the package. Reported as
+    /// `publisher-mismatch`; windows: [`RuleMode::Warn`] (the signature itself is valid, as
+    /// `WinVerifyTrust` says); strict: [`RuleMode::Error`].
+    pub publisher: RuleMode,
     /// Revocation checking.
     pub revocation: RevocationMode,
     /// DER certificate revocation lists to consult (see [`Policy::with_crls`]).
@@ -132,6 +137,7 @@ impl Policy {
             key_usage: RuleMode::Warn,
             padding_check: RuleMode::Warn,
             bare_digest_timestamps: true,
+            publisher: RuleMode::Warn,
             revocation: RevocationMode::Offline,
             crls: Vec::new(),
             revocation_timeout: Duration::from_secs(10),
@@ -139,8 +145,8 @@ impl Policy {
     }
 
     /// Every rule at its strictest: every signature must be valid, MD5 and SHA-1 fail,
-    /// keyUsage is enforced when present, the padding check is on, and timestamp signatures
-    /// must carry a DigestInfo.
+    /// keyUsage is enforced when present, the padding check is on, timestamp signatures
+    /// must carry a DigestInfo, and a package's Publisher must be its signer.
     pub fn strict() -> Self {
         Self {
             signatures: SignatureSelection::All,
@@ -148,6 +154,7 @@ impl Policy {
             key_usage: RuleMode::Error,
             padding_check: RuleMode::Error,
             bare_digest_timestamps: false,
+            publisher: RuleMode::Error,
             ..Self::windows()
         }
     }

@@ -11,7 +11,8 @@ use super::policy::{Policy, RevocationMode, RuleMode};
 use super::timestamp::TimestampProblem;
 use crate::crypto::SignatureError;
 use crate::digest::DigestAlgorithm;
-use crate::subject::StorageProblem;
+use crate::error::PublisherMismatch;
+use crate::subject::{ContentProblem, StorageProblem};
 
 /// Every reason code a [`Problem`] can have (timestamp problems: `timestamp-` followed by the
 /// signature-level code of the same problem), as listed in the manual.
@@ -31,6 +32,11 @@ pub const REASON_CODES: &[&str] = &[
     "weak-algorithm",
     "digest-mismatch",
     "page-hash-mismatch",
+    "block-map-mismatch",
+    "file-not-in-block-map",
+    "block-map-file-missing",
+    "bundle-manifest-mismatch",
+    "publisher-mismatch",
     "missing-signed-attributes",
     "content-type-mismatch",
     "message-digest-mismatch",
@@ -115,6 +121,11 @@ pub enum Problem {
         /// File offset of the first page that differs.
         offset: u64,
     },
+    /// The file's content differs from the format's own integrity data (APPX: a file
+    /// against `AppxBlockMap.xml`).
+    Content(ContentProblem),
+    /// A package's Publisher is not its signer certificate's subject.
+    PublisherMismatch(PublisherMismatch),
     /// The SignerInfo has no signed attributes.
     MissingSignedAttributes,
     /// The contentType attribute is missing or is not SpcIndirectDataContent.
@@ -146,6 +157,8 @@ impl Problem {
             Problem::WeakAlgorithm { .. } => "weak-algorithm",
             Problem::DigestMismatch { .. } => "digest-mismatch",
             Problem::PageHashMismatch { .. } => "page-hash-mismatch",
+            Problem::Content(c) => c.code(),
+            Problem::PublisherMismatch(_) => "publisher-mismatch",
             Problem::MissingSignedAttributes => "missing-signed-attributes",
             Problem::ContentTypeMismatch => "content-type-mismatch",
             Problem::MessageDigestMismatch => "message-digest-mismatch",
@@ -162,6 +175,7 @@ impl Problem {
             Problem::WeakAlgorithm { .. } => policy.weak_algorithms,
             Problem::Storage(StorageProblem::NonZeroPadding { .. }) => policy.padding_check,
             Problem::SecondarySignatureInvalid { .. } => RuleMode::Warn,
+            Problem::PublisherMismatch(_) => policy.publisher,
             Problem::Chain(c) => c.mode(policy),
             Problem::Timestamp(t) => t.mode(policy),
             _ => RuleMode::Error,
@@ -201,6 +215,13 @@ impl fmt::Display for Problem {
                     "page hash mismatch for the page at file offset {offset:#x}"
                 )
             }
+            Problem::Content(c) => write!(f, "{c}"),
+            Problem::PublisherMismatch(m) => write!(
+                f,
+                "the package's publisher {:?} is not the signer's subject {:?}: Windows will not \
+                 install it",
+                m.declared, m.signer
+            ),
             Problem::MissingSignedAttributes => f.write_str("no signed attributes"),
             Problem::ContentTypeMismatch => {
                 f.write_str("contentType attribute is not SpcIndirectDataContent")

@@ -279,13 +279,32 @@ pub fn issue_leaf(
     start: &str,
     end: &str,
 ) -> (PathBuf, PathBuf) {
+    issue_leaf_with_subject(
+        dir,
+        name,
+        &format!("/CN=authsign test {name}"),
+        extensions,
+        start,
+        end,
+    )
+}
+
+/// [`issue_leaf`] with the subject `subject` (OpenSSL's `-subj` form, e.g. `/C=PL/CN=x`).
+pub fn issue_leaf_with_subject(
+    dir: &Path,
+    name: &str,
+    subject: &str,
+    extensions: &str,
+    start: &str,
+    end: &str,
+) -> (PathBuf, PathBuf) {
     let cnf = dir.join(format!("{name}.cnf"));
     std::fs::write(
         &cnf,
         format!(
             "[ca]\ndefault_ca = t\n[t]\ndir = {d}\ndatabase = {d}/{name}.index\nnew_certs_dir = {d}\n\
              serial = {d}/{name}.serial\ndefault_md = sha256\npolicy = any\nunique_subject = no\n\
-             [any]\ncommonName = supplied\n[ext]\n{extensions}\n",
+             [any]\ncommonName = optional\n[ext]\n{extensions}\n",
             d = dir.display()
         ),
     )
@@ -316,7 +335,7 @@ pub fn issue_leaf(
             "-key",
             &s(&key),
             "-subj",
-            &format!("/CN=authsign test {name}"),
+            subject,
             "-out",
             &s(&csr),
         ],
@@ -335,6 +354,7 @@ pub fn issue_leaf(
             end,
             "-extensions",
             "ext",
+            "-preserveDN",
             "-cert",
             &s(&pki("intermediate.pem")),
             "-keyfile",
