@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use authsign::verify::{FileReport, Policy, Report, RevocationMode, SignatureKind, Verifier};
-use authsign::{DigestAlgorithm, FileInput};
+use authsign::{DigestAlgorithm, FileInput, Format};
 use clap::{Parser, ValueEnum};
 
 /// `println!` that ignores a closed stdout (`verify ... | head` must not panic).
@@ -114,7 +114,10 @@ fn print_human(file: &Path, report: &Report) {
     }
     for s in &report.signatures {
         let kind = match s.kind {
-            SignatureKind::Primary { entry } => format!("certificate-table entry {entry}"),
+            SignatureKind::Primary { entry } if report.format == Some(Format::Pe) => {
+                format!("certificate-table entry {entry}")
+            }
+            SignatureKind::Primary { .. } => "embedded".into(),
             SignatureKind::Nested { parent } => format!("nested in #{parent}"),
             _ => "signature".into(),
         };
