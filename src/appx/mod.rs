@@ -58,15 +58,22 @@
 //! Verification checks that each listed package is stored at the offset and with the size the
 //! bundle manifest gives.
 
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod blockmap;
 mod check;
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod content_types;
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod digest;
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod manifest;
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod p7x;
 pub mod publisher;
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod reader;
 mod xml;
+#[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod zip;
 
 use std::io::Write;
@@ -359,6 +366,7 @@ impl<'a> AppxSubject<'a> {
     }
 
     /// The parsed ZIP structure.
+    #[doc(hidden)] // the ZIP reader is a building block
     pub fn archive(&self) -> &Archive {
         &self.archive
     }
