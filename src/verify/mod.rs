@@ -39,7 +39,7 @@ use std::time::SystemTime;
 use x509_cert::Certificate;
 
 use crate::certs::{has_extended_key_usage, Cert};
-use crate::cms::{oids, SignedData};
+use crate::cms::SignedData;
 use crate::crypto::signer_info::{self, SignerInfoProblem};
 use crate::crypto::DigestInfoRule;
 use crate::digest::DigestAlgorithm;
@@ -99,12 +99,8 @@ impl Verifier {
         }
         let algs: BTreeSet<DigestAlgorithm> = parsed
             .iter()
-            .filter_map(|p| {
-                p.data
-                    .as_ref()
-                    .ok()
-                    .map(|d| d.indirect_data.digest_algorithm)
-            })
+            .filter_map(|p| p.data.as_ref().ok().and_then(SignedData::signed_digest))
+            .map(|(alg, _)| alg)
             .collect();
         let algs: Vec<DigestAlgorithm> = algs.into_iter().collect();
         let digests = if algs.is_empty() {
@@ -296,30 +292,49 @@ impl Verifier {
         findings: &mut Vec<Problem>,
         digest_of: &dyn Fn(DigestAlgorithm) -> Vec<u8>,
     ) {
-        let alg = sd.indirect_data.digest_algorithm;
-        r.digest_algorithm = Some(alg);
-        r.signed_digest = sd.indirect_data.digest.clone();
-        r.computed_digest = digest_of(alg);
-        if alg.is_weak() {
-            findings.push(Problem::WeakAlgorithm {
-                algorithm: alg,
-                used_for: WeakUse::FileDigest,
-            });
+        let expected = subject.content_type();
+        if sd.content_type != expected {
+            findings.push(Problem::MalformedSignature(format!(
+                "content type {} is not {expected}, the content type of {} signatures",
+                sd.content_type,
+                subject.format()
+            )));
+            return;
         }
-        if r.signed_digest != r.computed_digest {
-            findings.push(Problem::DigestMismatch {
-                signed: r.signed_digest.clone(),
-                computed: r.computed_digest.clone(),
-            });
-        }
-        match subject.check_indirect_data(&sd.indirect_data) {
-            Ok(check) => {
-                if let Some(offset) = check.page_hashes.as_ref().and_then(|p| p.first_mismatch) {
-                    findings.push(Problem::PageHashMismatch { offset });
+        // The file digest the signature holds: in SpcIndirectDataContent, or for content
+        // signed directly (a catalog) its messageDigest, compared with the file's content.
+        match sd.signed_digest() {
+            Some((alg, signed)) => {
+                r.digest_algorithm = Some(alg);
+                r.signed_digest = signed;
+                r.computed_digest = digest_of(alg);
+                if alg.is_weak() && sd.indirect_data.is_some() {
+                    findings.push(Problem::WeakAlgorithm {
+                        algorithm: alg,
+                        used_for: WeakUse::FileDigest,
+                    });
                 }
-                r.page_hashes = check.page_hashes;
+                if r.signed_digest != r.computed_digest {
+                    findings.push(Problem::DigestMismatch {
+                        signed: r.signed_digest.clone(),
+                        computed: r.computed_digest.clone(),
+                    });
+                }
             }
-            Err(e) => findings.push(Problem::MalformedSignature(e.to_string())),
+            // No messageDigest (reported below) or an unsupported algorithm.
+            None => {}
+        }
+        if let Some(data) = &sd.indirect_data {
+            match subject.check_indirect_data(data) {
+                Ok(check) => {
+                    if let Some(offset) = check.page_hashes.as_ref().and_then(|p| p.first_mismatch)
+                    {
+                        findings.push(Problem::PageHashMismatch { offset });
+                    }
+                    r.page_hashes = check.page_hashes;
+                }
+                Err(e) => findings.push(Problem::MalformedSignature(e.to_string())),
+            }
         }
         let [si] = sd.signer_infos.as_slice() else {
             findings.push(Problem::MalformedSignature(format!(
@@ -335,8 +350,8 @@ impl Verifier {
         let x509: Vec<Certificate> = pool.iter().map(|c| c.x509.clone()).collect();
         let check = signer_info::check(
             si,
-            &sd.indirect_data_content,
-            &[oids::SPC_INDIRECT_DATA],
+            &sd.content,
+            &[expected],
             &x509,
             DigestInfoRule::Required,
         );

@@ -128,9 +128,11 @@ pub enum Problem {
     PublisherMismatch(PublisherMismatch),
     /// The SignerInfo has no signed attributes.
     MissingSignedAttributes,
-    /// The contentType attribute is missing or is not SpcIndirectDataContent.
+    /// The contentType attribute is missing or is not the type of the signed content
+    /// (SpcIndirectDataContent; szOID_CTL for a catalog).
     ContentTypeMismatch,
-    /// The messageDigest attribute is missing or does not match SpcIndirectDataContent.
+    /// The messageDigest attribute is missing or does not match the signed content
+    /// (SpcIndirectDataContent, or a catalog's certificate trust list).
     MessageDigestMismatch,
     /// The signer's certificate is not among the embedded certificates.
     SignerNotFound,
@@ -224,10 +226,10 @@ impl fmt::Display for Problem {
             ),
             Problem::MissingSignedAttributes => f.write_str("no signed attributes"),
             Problem::ContentTypeMismatch => {
-                f.write_str("contentType attribute is not SpcIndirectDataContent")
+                f.write_str("contentType attribute is not the signed content's type")
             }
             Problem::MessageDigestMismatch => {
-                f.write_str("messageDigest attribute does not match SpcIndirectDataContent")
+                f.write_str("messageDigest attribute does not match the signed content")
             }
             Problem::SignerNotFound => f.write_str("signer certificate not found in the signature"),
             Problem::BadSignature(e) => write!(f, "signature does not verify: {e}"),
