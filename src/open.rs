@@ -108,19 +108,29 @@ pub fn catalog_digests(
     input: impl Input,
     algs: &[DigestAlgorithm],
 ) -> Result<(MemberKind, Vec<Vec<u8>>)> {
-    match open(&input) {
-        Ok(subject) => {
-            if let Some(digests) = subject.catalog_digest(algs)? {
-                return Ok((MemberKind::for_format(subject.format()), digests));
-            }
-        }
+    let opened = open(&input);
+    match opened {
         // A file that cannot be read is an error; one that is not (or not quite) of a
         // format with its own catalog hash is hashed flat, as Windows does.
-        Err(e @ (Error::Io(_) | Error::File { .. })) => return Err(e),
-        Err(_) => {}
+        Err(e @ (Error::Io(_) | Error::File { .. })) => Err(e),
+        Ok(subject) => catalog_digests_of(&input, Some(subject.as_ref()), algs),
+        Err(_) => catalog_digests_of(&input, None, algs),
+    }
+}
+
+/// [`catalog_digests`] of `input` already opened as `subject` (`None`: of no known format).
+pub(crate) fn catalog_digests_of(
+    input: &dyn Input,
+    subject: Option<&dyn Subject>,
+    algs: &[DigestAlgorithm],
+) -> Result<(MemberKind, Vec<Vec<u8>>)> {
+    if let Some(subject) = subject {
+        if let Some(digests) = subject.catalog_digest(algs)? {
+            return Ok((MemberKind::for_format(subject.format()), digests));
+        }
     }
     let mut md = MultiDigest::new(algs);
-    crate::digest::hash_range(&input, 0, input.len(), &mut md)?;
+    crate::digest::hash_range(input, 0, input.len(), &mut md)?;
     Ok((MemberKind::Flat, md.finalize()))
 }
 

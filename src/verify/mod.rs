@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+mod catalog;
 #[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod chain;
 mod policy;
@@ -25,10 +26,13 @@ pub mod timestamp;
 
 pub use crate::crypto::SignatureError;
 pub use crate::time::format_rfc3339 as rfc3339;
+pub use catalog::VerifiedCatalog;
 pub use chain::ChainError;
 pub use policy::{Policy, RevocationMode, RuleMode, SignatureSelection};
 pub use problem::{Problem, WeakUse, REASON_CODES};
-pub use report::{FileReport, Report, SignatureKind, SignatureReport};
+pub use report::{
+    CatalogMemberReport, CatalogReport, FileReport, Report, SignatureKind, SignatureReport,
+};
 pub use revocation::{MAX_CRL_SIZE, MAX_FETCHES, MAX_OCSP_SIZE};
 pub use timestamp::{TimestampProblem, TimestampReport};
 
@@ -126,6 +130,7 @@ impl Verifier {
             errors: Vec::new(),
             warnings: Vec::new(),
             revocation: self.policy.revocation,
+            catalog: None,
             valid: false,
         };
         let mut findings: Vec<Problem> = subject
@@ -200,37 +205,7 @@ impl Verifier {
     /// Verify many files, in parallel (one thread per core), each independently: one
     /// [`FileReport`] per path, in the order given.
     pub fn verify_paths<P: AsRef<Path> + Sync>(&self, paths: &[P]) -> Vec<FileReport> {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::sync::Mutex;
-        let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<Option<FileReport>>> =
-            Mutex::new((0..paths.len()).map(|_| None).collect());
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(paths.len())
-            .max(1);
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(path) = paths.get(i) else { break };
-                    let report = FileReport {
-                        path: path.as_ref().to_path_buf(),
-                        result: self.verify_path(path),
-                    };
-                    let mut slots = results.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Some(slot) = slots.get_mut(i) {
-                        *slot = Some(report);
-                    }
-                });
-            }
-        });
-        results
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner())
-            .into_iter()
-            .flatten()
-            .collect()
+        for_each_path(paths, |p| self.verify_path(p))
     }
 
     /// The invalid report for a file whose verification stopped at `e`.
@@ -436,6 +411,45 @@ impl Verifier {
                 .map(Problem::Chain),
         );
     }
+}
+
+/// `verify` run over `paths` in parallel (one thread per core): one [`FileReport`] per path,
+/// in the order given.
+fn for_each_path<P: AsRef<Path> + Sync>(
+    paths: &[P],
+    verify: impl Fn(&Path) -> Result<Report> + Sync,
+) -> Vec<FileReport> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<FileReport>>> =
+        Mutex::new((0..paths.len()).map(|_| None).collect());
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(paths.len())
+        .max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(path) = paths.get(i) else { break };
+                let report = FileReport {
+                    path: path.as_ref().to_path_buf(),
+                    result: verify(path.as_ref()),
+                };
+                let mut slots = results.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(slot) = slots.get_mut(i) {
+                    *slot = Some(report);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// The time certificates are checked at: that of the earliest timestamp that is sound apart

@@ -56,6 +56,8 @@ pub const REASON_CODES: &[&str] = &[
     "revoked",
     "revoked-after-timestamp",
     "revocation-unknown",
+    "not-in-catalog",
+    "catalog-not-signed",
 ];
 
 /// Where a weak algorithm was used.
@@ -142,6 +144,13 @@ pub enum Problem {
     Chain(ChainError),
     /// A problem with a timestamp.
     Timestamp(TimestampProblem),
+    /// Verifying through a catalog: the file's hash is in no member of the catalog.
+    NotInCatalog {
+        /// The file's digests that were looked for (algorithm, digest).
+        digests: Vec<(DigestAlgorithm, Vec<u8>)>,
+    },
+    /// Verifying through a catalog: the catalog has no signature.
+    CatalogNotSigned,
 }
 
 impl Problem {
@@ -168,6 +177,8 @@ impl Problem {
             Problem::BadSignature(e) => e.code(),
             Problem::Chain(c) => c.code(),
             Problem::Timestamp(t) => t.code(),
+            Problem::NotInCatalog { .. } => "not-in-catalog",
+            Problem::CatalogNotSigned => "catalog-not-signed",
         }
     }
 
@@ -235,6 +246,15 @@ impl fmt::Display for Problem {
             Problem::BadSignature(e) => write!(f, "signature does not verify: {e}"),
             Problem::Chain(c) => write!(f, "certificate chain: {c}"),
             Problem::Timestamp(t) => write!(f, "timestamp: {t}"),
+            Problem::NotInCatalog { digests } => {
+                f.write_str("the file is not in the catalog (hashed: ")?;
+                for (i, (alg, d)) in digests.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    write!(f, "{sep}{alg} {}", hex::encode(d))?;
+                }
+                f.write_str(")")
+            }
+            Problem::CatalogNotSigned => f.write_str("the catalog is not signed"),
         }
     }
 }
@@ -286,6 +306,8 @@ mod tests {
             Problem::MessageDigestMismatch,
             Problem::Chain(chain.clone()),
             Problem::Chain(ChainError::TooDeep { max: 1 }),
+            Problem::NotInCatalog { digests: vec![] },
+            Problem::CatalogNotSigned,
             Problem::WeakAlgorithm {
                 algorithm: crate::DigestAlgorithm::Md5,
                 used_for: WeakUse::FileDigest,
