@@ -442,3 +442,64 @@ fn a_dual_signed_catalog_vouches_with_both_signatures() {
     assert!(report.is_valid(), "{report:?}");
     assert_eq!(report.signatures.len(), 2);
 }
+
+/// The example CLIs end to end: `catalog create`, `sign`, `verify --catalog`, `catalog list`.
+#[test]
+fn create_sign_and_verify_with_the_example_clis() {
+    let dir = TempDir::new();
+    let members = created_members(&dir);
+    let cat = dir.path().join("driver.cat");
+    let run = |name: &str, args: &[&std::ffi::OsStr]| {
+        let out = Command::new(example(name)).args(args).output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        )
+    };
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "create".as_ref(),
+        "--digest".as_ref(),
+        "sha256".as_ref(),
+        "--attr".as_ref(),
+        "OSAttr=2:10.0".as_ref(),
+        "-o".as_ref(),
+        cat.as_os_str(),
+    ];
+    args.extend(members.iter().map(|m| m.as_os_str()));
+    let (code, text) = run("catalog", &args);
+    assert_eq!(code, Some(0), "{text}");
+    let (chain, key) = (pki("leaf-rsa-chain.pem"), pki("leaf-rsa.key"));
+    let (code, text) = run(
+        "sign",
+        &[
+            "--cert".as_ref(),
+            chain.as_os_str(),
+            "--key".as_ref(),
+            key.as_os_str(),
+            cat.as_os_str(),
+        ],
+    );
+    assert_eq!(code, Some(0), "{text}");
+    let root = pki("root.pem");
+    let mut args: Vec<&std::ffi::OsStr> = vec![
+        "--trusted".as_ref(),
+        root.as_os_str(),
+        "--catalog".as_ref(),
+        cat.as_os_str(),
+    ];
+    args.extend(members.iter().map(|m| m.as_os_str()));
+    let (code, text) = run("verify", &args);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(text.contains("File \"driver.inf\""), "{text}");
+    let (code, text) = run("catalog", &["list".as_ref(), cat.as_os_str()]);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.contains("signed: yes") && text.contains("members: 16"),
+        "{text}"
+    );
+    assert!(text.contains("attribute: OSAttr = \"2:10.0\""), "{text}");
+    let (code, text) = run("catalog", &["list".as_ref(), members[6].as_os_str()]);
+    assert_eq!(code, Some(1), "{text}");
+    assert!(text.contains("not a catalog"), "{text}");
+}

@@ -45,6 +45,14 @@ impl CatSubject {
 
     /// Parse the catalog file `data` (a DER PKCS#7 ContentInfo, zero padding allowed after).
     pub fn from_der(mut data: Vec<u8>) -> Result<Self> {
+        if !parse::recognizes(&data) {
+            return Err(malformed(
+                0,
+                MalformedKind::WrongFormat,
+                "not a catalog: a catalog is a PKCS#7 SignedData of a certificate trust list \
+                 (szOID_CTL)",
+            ));
+        }
         let layout = parse::layout(&data)?;
         data.truncate(layout.end);
         let ctl = data.get(layout.ctl.clone()).unwrap_or_default();
