@@ -305,8 +305,25 @@ fn version_1_catalogs_tag_members_by_their_hex_sha1() {
     assert_eq!(found.by, MatchedBy::IndirectData);
 }
 
+/// The same file listed twice with different attributes is refused (the entries would
+/// contradict each other); with the same attributes it is listed twice, as makecat does for
+/// identical files (the Python Software Foundation's catalog repeats 48 entries).
 #[test]
-fn the_same_file_twice_is_refused() {
+fn the_same_file_twice_is_refused_unless_listed_identically() {
+    let inf = b"[Version]\r\n";
+    let member = || {
+        NewMember::new(
+            MemberKind::Flat,
+            DigestAlgorithm::Sha1.digest(inf),
+            DigestAlgorithm::Sha256.digest(inf),
+        )
+    };
+    let mut builder = CatalogBuilder::new(CatalogVersion::V2);
+    builder.add_member(member());
+    builder.add_member(member());
+    let cat = CatSubject::from_der(builder.build().unwrap()).unwrap();
+    assert_eq!(cat.catalog().members.len(), 4);
+
     let exe = std::fs::read(fixture("third-party/wineyes.exe")).unwrap();
     for version in [CatalogVersion::V1, CatalogVersion::V2] {
         let mut builder = CatalogBuilder::new(version);
@@ -441,8 +458,8 @@ fn bad_catalogs_give_typed_errors() {
         v
     };
 
-    // Two members with the same tag: the second's tag (the first bytes of its SHA-256 tag,
-    // an OCTET STRING 04 20 ...) made the first's.
+    // Two different members with the same tag: the second's tag (its SHA-256 tag, an OCTET
+    // STRING 04 20 ...) made the first's.
     let mut builder = CatalogBuilder::new(CatalogVersion::V2);
     builder.add_member(NewMember::new(MemberKind::Flat, vec![1; 20], vec![2; 32]));
     builder.add_member(NewMember::new(MemberKind::Flat, vec![3; 20], vec![4; 32]));

@@ -173,8 +173,9 @@ impl CatalogBuilder {
     }
 
     /// The unsigned catalog file (DER): an error for digests of the wrong size, two members
-    /// with the same tag (the same file twice: makecat's CRYPTCAT_E_CDF_DUPLICATE), or a name
-    /// that is not a BMPString.
+    /// with the same tag (the same file twice) but different attributes, or a name that is
+    /// not a BMPString. The same file twice with the same attributes is listed twice, as
+    /// makecat does.
     pub fn build(&self) -> Result<Vec<u8>> {
         let mut entries: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
         for (i, m) in self.members.iter().enumerate() {
@@ -188,16 +189,18 @@ impl CatalogBuilder {
             }
         }
         entries.sort();
+        // The same file twice with the same attributes is listed twice, as makecat does; with
+        // different attributes the two entries would contradict each other.
         if let Some(pair) = entries
             .windows(2)
-            .find(|p| matches!(p, [a, b] if a.0 == b.0))
+            .find(|p| matches!(p, [a, b] if a.0 == b.0 && a.1 != b.1))
         {
             let tag = pair
                 .first()
                 .map(|p| hex::encode_upper(&p.0))
                 .unwrap_or_default();
             return Err(Error::InvalidArgument(format!(
-                "two members have the tag {tag}: the same file is listed twice"
+                "two members have the tag {tag} (the same file) with different attributes"
             )));
         }
         let list_identifier = match &self.list_identifier {

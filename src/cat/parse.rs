@@ -10,7 +10,7 @@
 //!     signerInfos }}                              -- SET {} when unsigned
 //! ```
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::ops::Range;
 
 use const_oid::ObjectIdentifier;
@@ -303,15 +303,27 @@ pub(crate) fn catalog(ctl: &[u8], base: usize) -> Result<Catalog> {
     if let Some(subjects) = list.trusted_subjects {
         let raw = subjects.0;
         let entries = bounded(raw, at(raw), MAX_MEMBERS, "members")?;
-        let mut tags = HashSet::with_capacity(entries.len());
+        // A tag listed twice must be the same entry twice (makecat lists identical files so:
+        // the Python Software Foundation's python.cat repeats 48 entries); two different
+        // entries under one tag contradict each other.
+        let mut tags: HashMap<Vec<u8>, &[u8]> = HashMap::with_capacity(entries.len());
         for entry in entries {
             let member = member(&entry)?;
-            if !tags.insert(member.tag.clone()) {
-                return Err(malformed(
-                    entry.offset,
-                    MalformedKind::Inconsistent,
-                    format!("duplicate member: tag {} appears twice", member.tag_text()),
-                ));
+            match tags.get(&member.tag) {
+                Some(first) if *first != entry.raw => {
+                    return Err(malformed(
+                        entry.offset,
+                        MalformedKind::Inconsistent,
+                        format!(
+                            "duplicate member: tag {} is listed twice with different attributes",
+                            member.tag_text()
+                        ),
+                    ))
+                }
+                Some(_) => {}
+                None => {
+                    tags.insert(member.tag.clone(), entry.raw);
+                }
             }
             members.push(member);
         }
