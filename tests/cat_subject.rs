@@ -494,3 +494,38 @@ fn bad_catalogs_give_typed_errors() {
     assert!(!authsign::cat::recognizes(b"\x30\x03\x02\x01\x01"));
     assert!(authsign::cat::recognizes(&original[..64]));
 }
+
+/// Two-phase signing of a catalog: the state carries the content type (szOID_CTL) and the
+/// list, survives JSON, and finishing gives what signing directly gives.
+#[test]
+fn two_phase_signing_of_a_catalog_equals_direct_signing() {
+    let bytes = std::fs::read(cat_fixture("cat-wineyes.cat")).unwrap();
+    let cat = authsign::open(&bytes).unwrap();
+    let signer = signer();
+    let opts = SignOptions::new()
+        .with_profile(Profile::Osslsigncode)
+        .with_signing_time(at(1_700_000_000));
+    let pending = authsign::sign::prepare(
+        cat.as_ref(),
+        authsign::Signer::certificates(&signer),
+        authsign::Signer::algorithm(&signer),
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(pending[0].content_type(), authsign::cms::oids::CTL);
+    let json = pending[0].to_json();
+    assert!(
+        json.contains("\"content_type\": \"1.3.6.1.4.1.311.10.1\""),
+        "{json}"
+    );
+    let restored = authsign::PendingSignature::from_json(&json).unwrap();
+    assert_eq!(restored, pending[0]);
+    let signature =
+        authsign::Signer::sign_digest(&signer, restored.digest_algorithm(), restored.digest())
+            .unwrap();
+    let pkcs7 = authsign::sign::complete(cat.as_ref(), &[restored], &[signature], &opts).unwrap();
+    assert_eq!(pkcs7, authsign::sign(cat.as_ref(), &signer, &opts).unwrap());
+    // A state whose content type was edited is refused.
+    let edited = json.replace("1.3.6.1.4.1.311.10.1", "1.3.6.1.4.1.311.2.1.4");
+    assert!(authsign::PendingSignature::from_json(&edited).is_err());
+}

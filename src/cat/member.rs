@@ -181,7 +181,7 @@ impl NameValue {
         if self.flags & flags::DATABASE64 != 0 {
             return String::from_utf8(self.value.clone()).ok();
         }
-        if self.value.len() % 2 != 0 {
+        if !self.value.len().is_multiple_of(2) {
             return None;
         }
         let units: Vec<u16> = self
@@ -308,7 +308,7 @@ impl Member {
 /// 00 00`), decoded; `None` for raw tags.
 fn utf16_tag(tag: &[u8]) -> Option<String> {
     let body = tag.strip_suffix(&[0, 0])?;
-    if body.is_empty() || body.len() % 2 != 0 {
+    if body.is_empty() || !body.len().is_multiple_of(2) {
         return None;
     }
     let mut text = String::with_capacity(body.len() / 2);

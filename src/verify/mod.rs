@@ -278,26 +278,23 @@ impl Verifier {
         }
         // The file digest the signature holds: in SpcIndirectDataContent, or for content
         // signed directly (a catalog) its messageDigest, compared with the file's content.
-        match sd.signed_digest() {
-            Some((alg, signed)) => {
-                r.digest_algorithm = Some(alg);
-                r.signed_digest = signed;
-                r.computed_digest = digest_of(alg);
-                if alg.is_weak() && sd.indirect_data.is_some() {
-                    findings.push(Problem::WeakAlgorithm {
-                        algorithm: alg,
-                        used_for: WeakUse::FileDigest,
-                    });
-                }
-                if r.signed_digest != r.computed_digest {
-                    findings.push(Problem::DigestMismatch {
-                        signed: r.signed_digest.clone(),
-                        computed: r.computed_digest.clone(),
-                    });
-                }
+        // (None: no messageDigest, reported below, or an unsupported algorithm.)
+        if let Some((alg, signed)) = sd.signed_digest() {
+            r.digest_algorithm = Some(alg);
+            r.signed_digest = signed;
+            r.computed_digest = digest_of(alg);
+            if alg.is_weak() && sd.indirect_data.is_some() {
+                findings.push(Problem::WeakAlgorithm {
+                    algorithm: alg,
+                    used_for: WeakUse::FileDigest,
+                });
             }
-            // No messageDigest (reported below) or an unsupported algorithm.
-            None => {}
+            if r.signed_digest != r.computed_digest {
+                findings.push(Problem::DigestMismatch {
+                    signed: r.signed_digest.clone(),
+                    computed: r.computed_digest.clone(),
+                });
+            }
         }
         if let Some(data) = &sd.indirect_data {
             match subject.check_indirect_data(data) {
