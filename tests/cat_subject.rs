@@ -529,3 +529,81 @@ fn two_phase_signing_of_a_catalog_equals_direct_signing() {
     let edited = json.replace("1.3.6.1.4.1.311.10.1", "1.3.6.1.4.1.311.2.1.4");
     assert!(authsign::PendingSignature::from_json(&edited).is_err());
 }
+
+/// An unsigned catalog file around the certificate trust list `ctl`.
+fn wrap_ctl(ctl: &[u8]) -> Vec<u8> {
+    use authsign::cms::oids;
+    use authsign::cms::tlv::{self, tag};
+    let signed_data = tlv::sequence(&[
+        &tlv::small_uint(1),
+        &tlv::tlv(tag::SET, &[]),
+        &tlv::sequence(&[&tlv::oid(&oids::CTL), &tlv::tlv(tag::context(0), ctl)]),
+        &tlv::tlv(tag::SET, &[]),
+    ]);
+    tlv::sequence(&[
+        &tlv::oid(&oids::SIGNED_DATA),
+        &tlv::tlv(tag::context(0), &signed_data),
+    ])
+}
+
+/// A certificate trust list of version 2 with these (encoded) members.
+fn ctl_with(members: &[u8]) -> Vec<u8> {
+    use authsign::cms::oids;
+    use authsign::cms::tlv::{self, tag};
+    tlv::sequence(&[
+        &tlv::sequence(&[&tlv::oid(&oids::CATALOG_LIST)]),
+        &tlv::octet_string(&[7; 16]),
+        &tlv::tlv(tag::UTC_TIME, b"250101000000Z"),
+        &tlv::algorithm_null(&oids::CATALOG_LIST_MEMBER2),
+        &tlv::tlv(tag::SEQUENCE, members),
+    ])
+}
+
+/// The limits: more members, attributes or tag bytes than authsign reads, and a file larger
+/// than it reads, are refused with LimitExceeded, before anything large is allocated.
+#[test]
+fn oversized_catalogs_hit_named_limits() {
+    use authsign::cat::{MAX_CATALOG_SIZE, MAX_MEMBERS, MAX_MEMBER_ATTRIBUTES, MAX_TAG_SIZE};
+    use authsign::cms::tlv;
+    let limit = |der: Vec<u8>| match CatSubject::from_der(der) {
+        Err(Error::Malformed(m)) => assert_eq!(m.kind, MalformedKind::LimitExceeded, "{m}"),
+        other => panic!("{other:?}"),
+    };
+    // MAX_MEMBERS + 1 members `30 05 04 03 <3-byte tag>`.
+    let mut members = Vec::with_capacity((MAX_MEMBERS + 1) * 7);
+    for i in 0..=MAX_MEMBERS as u32 {
+        members.extend(tlv::sequence(&[&tlv::octet_string(&i.to_be_bytes()[1..])]));
+    }
+    limit(wrap_ctl(&ctl_with(&members)));
+    // One member with MAX_MEMBER_ATTRIBUTES + 1 attributes.
+    let attribute = tlv::sequence(&[
+        &tlv::oid(&const_oid::ObjectIdentifier::new_unwrap("1.2.3.4")),
+        &tlv::tlv(0x31, &[]),
+    ]);
+    let attributes = tlv::tlv(0x31, &attribute.repeat(MAX_MEMBER_ATTRIBUTES + 1));
+    let member = tlv::sequence(&[&tlv::octet_string(&[1; 32]), &attributes]);
+    limit(wrap_ctl(&ctl_with(&member)));
+    // A tag longer than MAX_TAG_SIZE.
+    let member = tlv::sequence(&[&tlv::octet_string(&vec![1; MAX_TAG_SIZE + 1])]);
+    limit(wrap_ctl(&ctl_with(&member)));
+    // Exactly at the limits is fine.
+    let attributes = tlv::tlv(0x31, &attribute.repeat(MAX_MEMBER_ATTRIBUTES));
+    let member = tlv::sequence(&[&tlv::octet_string(&vec![1; MAX_TAG_SIZE]), &attributes]);
+    let cat = CatSubject::from_der(wrap_ctl(&ctl_with(&member))).unwrap();
+    assert_eq!(cat.catalog().members[0].other_attributes.len(), MAX_MEMBER_ATTRIBUTES);
+
+    // A file larger than MAX_CATALOG_SIZE is refused from its length alone.
+    struct Huge;
+    impl authsign::Input for Huge {
+        fn len(&self) -> u64 {
+            MAX_CATALOG_SIZE + 1
+        }
+        fn read_exact_at(&self, _: u64, _: &mut [u8]) -> std::io::Result<()> {
+            panic!("nothing is read")
+        }
+    }
+    match CatSubject::parse(Huge) {
+        Err(Error::Malformed(m)) => assert_eq!(m.kind, MalformedKind::LimitExceeded),
+        other => panic!("{other:?}"),
+    }
+}
