@@ -15,8 +15,14 @@ use common::{fixture, osslsigncode, pki, require_tool, TempDir};
 
 const T: u64 = 1_700_000_000;
 
+/// A file of the catalog fixtures (tests/fixtures/third-party/catalog), or for the scripts
+/// among unsigned.cat's members, of the script fixtures (the same osslsigncode files).
 fn cat_fixture(name: &str) -> PathBuf {
-    fixture("third-party/catalog").join(name)
+    let path = fixture("third-party/catalog").join(name);
+    if path.exists() {
+        return path;
+    }
+    fixture("third-party/scripts").join(name)
 }
 
 /// Makecat's catalogs: osslsigncode's test catalog (7 members, page hashes, attributes) and

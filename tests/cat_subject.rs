@@ -17,9 +17,14 @@ use authsign::verify::{Policy, Verifier};
 use authsign::{DigestAlgorithm, Profile, SignOptions, Subject};
 use common::{fixture, pki};
 
-/// A file of the catalog fixtures (tests/fixtures/third-party/catalog).
+/// A file of the catalog fixtures (tests/fixtures/third-party/catalog), or for the scripts
+/// among unsigned.cat's members, of the script fixtures (the same osslsigncode files).
 fn cat_fixture(name: &str) -> PathBuf {
-    fixture("third-party/catalog").join(name)
+    let path = fixture("third-party/catalog").join(name);
+    if path.exists() {
+        return path;
+    }
+    fixture("third-party/scripts").join(name)
 }
 
 /// The members of osslsigncode's test catalog (unsigned.cat, made by makecat from
@@ -590,7 +595,10 @@ fn oversized_catalogs_hit_named_limits() {
     let attributes = tlv::tlv(0x31, &attribute.repeat(MAX_MEMBER_ATTRIBUTES));
     let member = tlv::sequence(&[&tlv::octet_string(&vec![1; MAX_TAG_SIZE]), &attributes]);
     let cat = CatSubject::from_der(wrap_ctl(&ctl_with(&member))).unwrap();
-    assert_eq!(cat.catalog().members[0].other_attributes.len(), MAX_MEMBER_ATTRIBUTES);
+    assert_eq!(
+        cat.catalog().members[0].other_attributes.len(),
+        MAX_MEMBER_ATTRIBUTES
+    );
 
     // A file larger than MAX_CATALOG_SIZE is refused from its length alone.
     struct Huge;

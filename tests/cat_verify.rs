@@ -17,8 +17,14 @@ use authsign::{DigestAlgorithm, Format, SignOptions, Subject};
 use common::{data_file, example, fixture, pki, TempDir};
 use serde_json::Value;
 
+/// A file of the catalog fixtures (tests/fixtures/third-party/catalog), or for the scripts
+/// among unsigned.cat's members, of the script fixtures (the same osslsigncode files).
 fn cat_fixture(name: &str) -> PathBuf {
-    fixture("third-party/catalog").join(name)
+    let path = fixture("third-party/catalog").join(name);
+    if path.exists() {
+        return path;
+    }
+    fixture("third-party/scripts").join(name)
 }
 
 /// Every member of unsigned.cat, with how Windows hashes it.
@@ -94,6 +100,13 @@ fn every_member_of_a_signed_catalog_verifies_and_a_changed_one_does_not() {
         // The catalog's signature is the report's.
         assert_eq!(report.signatures.len(), 1);
         assert!(report.signatures[0].digest_ok());
+        if name.ends_with(".ps1") {
+            // Named by its extension, hashed by its bytes.
+            assert_eq!(
+                report.format,
+                Some(Format::Script(authsign::ScriptLanguage::PowerShell))
+            );
+        }
         if *kind == MemberKind::Pe {
             // makecat wrote page hashes (PageHashes=true): they are checked.
             let ph = m.page_hashes.as_ref().unwrap();

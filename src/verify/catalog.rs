@@ -93,7 +93,27 @@ impl Verifier {
     /// signature reports and, in [`Report::catalog`], how the file was hashed and which
     /// member lists it; a file the catalog does not list is invalid with `not-in-catalog`.
     pub fn verify_with_catalog(&self, catalog: &VerifiedCatalog, input: &dyn Input) -> Report {
+        self.verify_named_with_catalog(catalog, input, None)
+    }
+
+    /// [`Verifier::verify_with_catalog`] for a file whose name ends with `extension` (lower
+    /// case): the report then names formats without a magic number (scripts). The hash does
+    /// not depend on it: Windows recognises PE files and cabinets by content.
+    fn verify_named_with_catalog(
+        &self,
+        catalog: &VerifiedCatalog,
+        input: &dyn Input,
+        extension: Option<&str>,
+    ) -> Report {
+        // Hashed as recognised by content, as Windows does; named with the extension too.
         let subject = crate::open::open(input).ok();
+        let format = match (&subject, extension) {
+            (Some(s), _) => Some(s.format()),
+            (None, Some(_)) => crate::open::open_with_extension(input, extension)
+                .ok()
+                .map(|s| s.format()),
+            (None, None) => None,
+        };
         let hashed = crate::open::catalog_digests_of(
             input,
             subject.as_deref().map(|s| s as &dyn Subject),
@@ -103,14 +123,14 @@ impl Verifier {
             Ok(h) => h,
             Err(Error::Io(e)) => {
                 return Report::failed(
-                    subject.map(|s| s.format()),
+                    format,
                     Problem::Unreadable(e.to_string()),
                     self.policy.revocation,
                 )
             }
             Err(e) => {
                 return Report::failed(
-                    subject.map(|s| s.format()),
+                    format,
                     Problem::Malformed(e.to_string()),
                     self.policy.revocation,
                 )
@@ -168,7 +188,7 @@ impl Verifier {
         self.weigh(findings, &mut errors, &mut warnings);
         let valid = base.is_valid() && errors.is_empty();
         Report {
-            format: subject.map(|s| s.format()),
+            format,
             signatures: base.signatures.clone(),
             errors,
             warnings,
@@ -191,7 +211,8 @@ impl Verifier {
     ) -> Result<Report> {
         let path = path.as_ref();
         let input = FileInput::open(path).map_err(|e| e.with_path(path))?;
-        Ok(self.verify_with_catalog(catalog, &input))
+        let extension = crate::open::extension(path);
+        Ok(self.verify_named_with_catalog(catalog, &input, extension.as_deref()))
     }
 
     /// Verify many files through `catalog`, in parallel: one [`FileReport`] per path, in the
