@@ -615,3 +615,43 @@ fn oversized_catalogs_hit_named_limits() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A list wrapped in an OCTET STRING (the CMS form; osslsigncode reads it too): read, signed
+/// over the string's value as CMS requires, verified, and kept in that form.
+#[test]
+fn a_list_inside_an_octet_string_is_read_signed_and_kept() {
+    use authsign::cms::tlv;
+    let original = std::fs::read(cat_fixture("cat-wineyes.cat")).unwrap();
+    let ctl = CatSubject::from_der(original)
+        .unwrap()
+        .certificate_trust_list()
+        .to_vec();
+    let mut in_octets = wrap_ctl(&tlv::octet_string(&ctl));
+    let cat = CatSubject::from_der(in_octets.clone()).unwrap();
+    assert_eq!(cat.certificate_trust_list(), &ctl[..]);
+    assert_eq!(cat.catalog().members.len(), 2);
+    assert_eq!(
+        cat.digest(&[DigestAlgorithm::Sha256]).unwrap()[0],
+        DigestAlgorithm::Sha256.digest(&ctl),
+        "the string's value is what is signed"
+    );
+    let pkcs7 = authsign::sign(&cat, &signer(), &SignOptions::new()).unwrap();
+    let mut signed = Vec::new();
+    cat.with_signature(&pkcs7, &mut signed).unwrap();
+    assert!(verifier()
+        .verify(&CatSubject::from_der(signed.clone()).unwrap())
+        .unwrap()
+        .is_valid());
+    let mut removed = Vec::new();
+    CatSubject::from_der(signed)
+        .unwrap()
+        .without_signature(&mut removed)
+        .unwrap();
+    assert_eq!(removed, in_octets);
+    // Trailing zero padding is dropped, nothing else changes.
+    in_octets.extend([0; 3]);
+    assert_eq!(
+        CatSubject::from_der(in_octets).unwrap().as_bytes(),
+        &removed[..]
+    );
+}

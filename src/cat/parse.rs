@@ -207,7 +207,19 @@ fn layout_inner(data: &[u8]) -> Result<Layout> {
     r.next_if(tag::context(0), "certificates")?;
     r.next_if(tag::context(1), "crls")?;
     let signer_infos = r.expect(tag::SET, "SignedData signerInfos")?;
-    let signer_count = signer_infos.children().all("SignerInfo")?.len();
+    let mut sr = signer_infos.children();
+    let mut signer_count = 0;
+    while !sr.is_empty() {
+        if signer_count >= crate::cms::signed_data::MAX_SIGNER_INFOS {
+            return Err(malformed(
+                sr.offset(),
+                MalformedKind::LimitExceeded,
+                "too many SignerInfos",
+            ));
+        }
+        sr.next("SignerInfo")?;
+        signer_count += 1;
+    }
     if !r.is_empty() {
         return Err(malformed(
             r.offset(),
