@@ -38,14 +38,15 @@
 
 pub mod asn1;
 mod builder;
+mod lookup;
 mod member;
 mod parse;
 mod subject;
 
 pub use builder::{CatalogBuilder, NewMember};
+pub use lookup::{MatchedBy, MemberMatch};
 pub use member::{
-    flags, Catalog, CatalogVersion, MatchedBy, Member, MemberInfo, MemberKind, MemberMatch,
-    NameValue, RawAttribute,
+    flags, Catalog, CatalogVersion, Member, MemberInfo, MemberKind, NameValue, RawAttribute,
 };
 pub use parse::{
     recognizes, MAX_ATTRIBUTE_VALUES, MAX_CATALOG_ATTRIBUTES, MAX_CATALOG_SIZE, MAX_MEMBERS,
