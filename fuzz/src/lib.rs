@@ -263,6 +263,7 @@ pub fn exercise_script(data: &[u8]) {
         .without_signature(&mut unsigned)
         .expect("remove");
     assert_eq!(unsigned, removed, "sign then remove is not remove");
+}
 
 /// Parse `data` as a catalog and use everything it lists: members, lookups by each member's
 /// own digest, the subject operations (through [`exercise_file`]), and removal, which must
