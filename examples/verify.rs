@@ -5,6 +5,7 @@
 //! cargo run --example verify -- --trusted root.pem app.exe lib.dll setup.msi
 //! cargo run --example verify -- --json --policy strict --time 2025-01-01T00:00:00Z *.exe
 //! cargo run --example verify -- --print-digest sha256 app.exe
+//! cargo run --example verify -- --trusted root.pem --catalog driver.cat driver.inf driver.sys
 //! ```
 //! Exit status: 0 when every file is valid; 1 when any file is invalid, unsigned, unsupported
 //! or malformed; 2 on usage errors and files that cannot be opened. Every file is reported,
@@ -13,6 +14,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use authsign::cat::MatchedBy;
 use authsign::verify::{FileReport, Policy, Report, RevocationMode, SignatureKind, Verifier};
 use authsign::{DigestAlgorithm, FileInput, Format};
 use clap::{Parser, ValueEnum};
@@ -60,6 +62,11 @@ struct Args {
     /// Write the embedded PKCS#7 signature (DER) to this file and exit.
     #[arg(long, value_name = "OUT.p7")]
     extract: Option<PathBuf>,
+    /// Verify the files through this catalog (.cat): its signature must be valid and it must
+    /// list each file, found by the hash Windows computes (the files' own signatures are not
+    /// used).
+    #[arg(long, value_name = "CAT")]
+    catalog: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -112,8 +119,35 @@ fn print_human(file: &Path, report: &Report) {
     for p in &report.warnings {
         say!("  warning [{}]: {p}", p.code());
     }
+    if let Some(c) = &report.catalog {
+        match &c.member {
+            Some(m) => {
+                let name = m
+                    .file_name
+                    .as_deref()
+                    .map(|n| format!(", File {n:?}"))
+                    .unwrap_or_default();
+                say!(
+                    "  catalog member #{} (tag {}{name}): {} {} by {}",
+                    m.index,
+                    m.tag,
+                    m.digest_algorithm,
+                    hex::encode(&m.digest),
+                    match m.matched_by {
+                        MatchedBy::Tag => "tag",
+                        _ => "indirect data",
+                    }
+                );
+            }
+            None => say!(
+                "  catalog: no member has the file's hash (hashed as {})",
+                c.hashed_as
+            ),
+        }
+    }
     for s in &report.signatures {
         let kind = match s.kind {
+            SignatureKind::Primary { .. } if report.catalog.is_some() => "the catalog's".into(),
             SignatureKind::Primary { entry } if report.format == Some(Format::Pe) => {
                 format!("certificate-table entry {entry}")
             }
@@ -248,7 +282,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let reports: Vec<FileReport> = Verifier::new(policy).verify_paths(&args.files);
+    let verifier = Verifier::new(policy);
+    let reports: Vec<FileReport> = match &args.catalog {
+        Some(cat) => match verifier.open_catalog_path(cat) {
+            Ok(catalog) => verifier.verify_paths_with_catalog(&catalog, &args.files),
+            Err(e) => {
+                eprintln!("verify: catalog {e}");
+                return ExitCode::from(2);
+            }
+        },
+        None => verifier.verify_paths(&args.files),
+    };
     if args.json {
         say!(
             "{}",

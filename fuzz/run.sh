@@ -11,7 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 secs=${1:-60}; shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(pe cab msi appx cms verify sign_roundtrip script)
+[ ${#targets[@]} -gt 0 ] || targets=(pe cab msi appx cat cms verify sign_roundtrip script)
 jobs=${JOBS:-1}
 toolchain=${FUZZ_TOOLCHAIN:-nightly}
 

@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 c=fuzz/corpus
-mkdir -p "$c"/{pe,cab,msi,appx,cms,verify,sign_roundtrip,script}
+mkdir -p "$c"/{pe,cab,msi,appx,cat,cms,verify,sign_roundtrip,script}
 fx=tests/fixtures
 
 add() { # add TARGET FILE...: copy each file under its content hash
@@ -35,6 +35,11 @@ add msi "${msi_files[@]}"
 add appx "${appx_files[@]}"
 # sign_roundtrip and verify reach CAB, MSI and APPX through authsign::open.
 add sign_roundtrip "${cab_files[@]}" "${msi_files[@]}" "${appx_files[@]}"
+# Catalogs: makecat's (jsign's and osslsigncode's), the real-world one if fetched, and our
+# regressions; sign_roundtrip and verify reach them through authsign::open.
+cat_files=($fx/third-party/catalog/*.cat tests/data/corpus/psf/python.cat $fx/regressions/cat-*)
+add cat "${cat_files[@]}"
+add sign_roundtrip "${cat_files[@]}"
 add cms $fx/regressions/cms-*
 add verify $fx/regressions/verify-*
 reg=$fx/third-party/fuzz-regressions
@@ -53,7 +58,8 @@ bin=target/debug/examples
 pki=$fx/pki
 for f in $fx/pe/hello32.exe $fx/pe/hello64.exe $fx/pe/lib64.dll \
     $fx/cab/gcab-stored.cab $fx/third-party/cab-sample3.cab $fx/third-party/minimal.msi \
-    $fx/third-party/unsigned.256appx; do
+    $fx/third-party/unsigned.256appx \
+    $fx/third-party/catalog/cat-wineyes.cat $fx/third-party/catalog/unsigned.cat; do
   for k in rsa p256 p384; do
     out=$tmp/$(basename "$f").$k
     "$bin/sign" --cert $pki/leaf-$k-chain.pem --key $pki/leaf-$k.key --allow-publisher-mismatch \
@@ -63,6 +69,7 @@ for f in $fx/pe/hello32.exe $fx/pe/hello64.exe $fx/pe/lib64.dll \
       *.cab) add cab "$out" ;;
       *.msi) add msi "$out" ;;
       *appx) add appx "$out" ;;
+      *.cat) add cat "$out" ;;
       *) add pe "$out" ;;
     esac
     add sign_roundtrip "$out"; add cms "$out.p7"
@@ -108,6 +115,6 @@ for pair in 0:unsigned.ps1 0:hello-world.ps1 1:hello-world.ps1xml 1:unsigned.psc
   add_script "$i" "$out"
   "$bin/verify" --extract "$out.p7" "$out" >/dev/null && add cms "$out.p7"
 done
-for t in pe cab msi appx cms verify sign_roundtrip script; do
+for t in pe cab msi appx cat cms verify sign_roundtrip script; do
   echo "$t: $(ls "$c/$t" | wc -l) seeds"
 done

@@ -17,6 +17,8 @@ pub enum Format {
     Appx,
     /// An APPX or MSIX bundle (a ZIP with `AppxMetadata/AppxBundleManifest.xml`).
     AppxBundle,
+    /// A Windows catalog (`.cat`): a signed certificate trust list of file hashes.
+    Cat,
     /// A CMS / PKCS#7 structure (the signature itself).
     Cms,
     /// An X.509 certificate.
@@ -74,6 +76,7 @@ impl fmt::Display for Format {
             Format::Msi => "MSI",
             Format::Appx => "APPX/MSIX",
             Format::AppxBundle => "APPX/MSIX bundle",
+            Format::Cat => "catalog",
             Format::Cms => "PKCS#7",
             Format::Certificate => "X.509 certificate",
             Format::Pem => "PEM",

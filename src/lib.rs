@@ -2,9 +2,10 @@
 //!
 //! Authenticode signing and verification in pure Rust, for PE files (`.exe`, `.dll`, `.sys`,
 //! `.efi`), cabinets (`.cab`), Windows Installer packages (`.msi`), scripts (PowerShell,
-//! JScript, VBScript, WSF: see [`script`]) and app packages (`.appx`, `.msix`, `.appxbundle`,
-//! `.msixbundle`: see [`appx`]). See the [`manual`] for how Authenticode works and how
-//! authsign proves it matches signtool and osslsigncode.
+//! JScript, VBScript, WSF: see [`script`]), app packages (`.appx`, `.msix`, `.appxbundle`,
+//! `.msixbundle`: see [`appx`]) and catalogs (`.cat`: see [`cat`]), through which any file
+//! can be verified. See the [`manual`] for how Authenticode works and how authsign proves it
+//! matches signtool and osslsigncode.
 //!
 //! Sign a file with an RFC 3161 timestamp, then verify it (the `http` feature brings the
 //! timestamp client; `tests/front_page.rs` runs this against a local TSA):
@@ -54,6 +55,7 @@
 //! | [`patch`] | in-place updates, for subjects that support them |
 //! | [`cms`] | reading signatures (SignedData, SignerInfo) and building SpcIndirectDataContent for new subjects |
 //! | [`pe`], [`cab`], [`msi`], [`appx`] | each format's subject and what it parses (headers, reserves, storages, ZIP records and package parts) |
+//! | [`cat`] | catalogs: the catalog subject, what a catalog lists, creating catalogs |
 //! | [`digest`] | digest algorithms and incremental hashers |
 //! | [`error`] | the typed errors |
 //! | [`time`] | RFC 3339 times, as the reports and command lines write them |
@@ -77,6 +79,7 @@
 
 pub mod appx;
 pub mod cab;
+pub mod cat;
 mod certs;
 pub mod cms;
 #[doc(hidden)] // the crypto toolbox; its user-facing items are re-exported where they are used
@@ -108,7 +111,10 @@ pub use const_oid;
 pub use digest::DigestAlgorithm;
 pub use error::{Error, Format, Result, ScriptLanguage};
 pub use input::{FileInput, Input};
-pub use open::{open, open_path, open_with_extension, register_format, FormatHandler, HEAD_LEN};
+pub use open::{
+    catalog_digests, catalog_member, open, open_path, open_with_extension, register_format,
+    FormatHandler, HEAD_LEN,
+};
 pub use sign::{
     sign, sign_batch, sign_file, sign_file_to, BatchItem, PendingSignature, SignOptions,
     TimestampOptions,

@@ -1,7 +1,8 @@
 //! Format detection: which [`Subject`] a file is. Built-in formats are recognised by their
 //! content (PE `MZ`, cabinet `MSCF`, MSI compound file, APPX/MSIX: a ZIP starting with a
-//! local header); formats without a magic number (such as scripts) by the file name's
-//! extension. Extra formats implemented outside the crate are
+//! local header, a catalog: a PKCS#7 SignedData of a certificate trust list); formats without
+//! a magic number (such as scripts) by the file name's extension. Extra formats implemented
+//! outside the crate are
 //! added with [`register_format`] and then work through every function that opens files
 //! (`open_path`, `sign_file`, `Verifier::verify_path`...).
 //!
@@ -15,6 +16,8 @@
 use std::path::Path;
 use std::sync::{Arc, OnceLock, RwLock};
 
+use crate::cat::{CatalogBuilder, MemberKind, NewMember};
+use crate::digest::{DigestAlgorithm, MultiDigest};
 use crate::error::{Error, Result};
 use crate::input::{FileInput, Input, SharedInput};
 use crate::subject::Subject;
@@ -91,18 +94,84 @@ pub fn open_with_extension<'a>(
         [b'M', b'S', b'C', b'F', ..] => Ok(Box::new(crate::cab::CabSubject::parse(input)?)),
         [0xd0, 0xcf, ..] => Ok(Box::new(crate::msi::MsiSubject::parse(input)?)),
         _ if crate::appx::sniff(&head) => Ok(Box::new(crate::appx::AppxSubject::parse(input)?)),
+        head if crate::cat::recognizes(head) => Ok(Box::new(crate::cat::CatSubject::parse(input)?)),
         _ => Err(Error::Unsupported(unrecognised(&head))),
+    }
+}
+
+/// How Windows' catalog functions hash the file in `input` (`CryptCATAdminCalcHashFromFileHandle2`,
+/// makecat): with the PE or cabinet SIP when it is a PE image or a cabinet (its
+/// `Subject::catalog_digest`), otherwise flat, every byte (MSI, scripts, INF, text, and files
+/// of no known format). Returns the SIP and the digest for each of `algs`, in one pass.
+/// Formats are recognised by content only, as Windows does for catalogs.
+pub fn catalog_digests(
+    input: impl Input,
+    algs: &[DigestAlgorithm],
+) -> Result<(MemberKind, Vec<Vec<u8>>)> {
+    let opened = open(&input);
+    match opened {
+        // A file that cannot be read is an error; one that is not (or not quite) of a
+        // format with its own catalog hash is hashed flat, as Windows does.
+        Err(e @ (Error::Io(_) | Error::File { .. })) => Err(e),
+        Ok(subject) => catalog_digests_of(&input, Some(subject.as_ref()), algs),
+        Err(_) => catalog_digests_of(&input, None, algs),
+    }
+}
+
+/// [`catalog_digests`] of `input` already opened as `subject` (`None`: of no known format).
+pub(crate) fn catalog_digests_of(
+    input: &dyn Input,
+    subject: Option<&dyn Subject>,
+    algs: &[DigestAlgorithm],
+) -> Result<(MemberKind, Vec<Vec<u8>>)> {
+    if let Some(subject) = subject {
+        if let Some(digests) = subject.catalog_digest(algs)? {
+            return Ok((MemberKind::for_format(subject.format()), digests));
+        }
+    }
+    let mut md = MultiDigest::new(algs);
+    crate::digest::hash_range(input, 0, input.len(), &mut md)?;
+    Ok((MemberKind::Flat, md.finalize()))
+}
+
+/// Creating catalogs from files: here rather than in `cat` because hashing a file for a
+/// catalog needs every format (a layer above the formats).
+impl CatalogBuilder {
+    /// Add the file at `path` as a member, hashed as Windows' catalog functions hash it (see
+    /// [`catalog_digests`]), with a `File` attribute naming it (its file name, as inf2cat
+    /// writes it).
+    pub fn add_file(&mut self, path: impl AsRef<Path>) -> Result<&mut Self> {
+        let path = path.as_ref();
+        let input = FileInput::open(path)?;
+        let member = catalog_member(&input).map_err(|e| e.with_path(path))?;
+        let member = match path.file_name().and_then(|n| n.to_str()) {
+            Some(name) => member.with_file_name(name),
+            None => member,
+        };
+        Ok(self.add_member(member))
+    }
+}
+
+/// The catalog member for the file in `input` (no attributes): its SIP and its SHA-1 and
+/// SHA-256 catalog digests (see [`catalog_digests`]).
+pub fn catalog_member(input: impl Input) -> Result<NewMember> {
+    let (kind, digests) =
+        catalog_digests(input, &[DigestAlgorithm::Sha1, DigestAlgorithm::Sha256])?;
+    let mut digests = digests.into_iter();
+    match (digests.next(), digests.next()) {
+        (Some(sha1), Some(sha256)) => Ok(NewMember::new(kind, sha1, sha256)),
+        _ => Err(Error::Internal("two digests computed")),
     }
 }
 
 fn unrecognised(head: &[u8]) -> String {
     let start: Vec<String> = head.iter().take(4).map(|b| format!("{b:02x}")).collect();
     if start.is_empty() {
-        return "empty file (expected a PE, cabinet, MSI or APPX/MSIX file)".into();
+        return "empty file (expected a PE, cabinet, MSI, APPX/MSIX or catalog file)".into();
     }
     format!(
         "unrecognised file format (starts with {}; expected a PE \"MZ\" header, a cabinet \
-         \"MSCF\" header, an MSI compound file or an APPX/MSIX package)",
+         \"MSCF\" header, an MSI compound file, an APPX/MSIX package or a catalog)",
         start.join(" ")
     )
 }

@@ -4,6 +4,9 @@
 
 use std::io::Write;
 
+use const_oid::ObjectIdentifier;
+
+use crate::cms::{oids, IndirectData, SignedData};
 use crate::digest::DigestAlgorithm;
 pub use crate::error::Format;
 use crate::error::Result;
@@ -219,8 +222,40 @@ pub trait Subject {
     fn format(&self) -> Format;
 
     /// The Authenticode digest of the file for each algorithm in `algs`, in that order,
-    /// computed in one pass over the file.
+    /// computed in one pass over the file. For a subject whose signatures sign its content
+    /// directly (a catalog), the digest of that content: what their messageDigest holds.
     fn digest(&self, algs: &[DigestAlgorithm]) -> Result<Vec<Vec<u8>>>;
+
+    /// The content type of the signatures this file carries (their eContentType and their
+    /// contentType signed attribute): SpcIndirectDataContent, which describes the file and
+    /// holds its digest, for every format but catalogs (the default); szOID_CTL for a catalog,
+    /// whose signature signs its certificate trust list itself.
+    fn content_type(&self) -> ObjectIdentifier {
+        oids::SPC_INDIRECT_DATA
+    }
+
+    /// DER of the content a new signature over this file encapsulates, of type
+    /// [`Subject::content_type`], for each algorithm in `algs`, in that order: by default the
+    /// SpcIndirectDataContent of [`Subject::indirect_data_all`]; a catalog's certificate
+    /// trust list (the same for every algorithm).
+    fn signed_content(
+        &self,
+        algs: &[DigestAlgorithm],
+        opts: &SubjectOptions,
+    ) -> Result<Vec<Vec<u8>>> {
+        self.indirect_data_all(algs, opts)
+    }
+
+    /// The digest a Windows catalog lists for this file, for each algorithm in `algs`: the
+    /// hash of the format's SIP over the file as it is (what `CryptCATAdminCalcHashFromFileHandle2`
+    /// and makecat compute: for PE the Authenticode digest, for cabinets the cabinet digest),
+    /// or `None` when catalogs hash files of this format as plain bytes (the default: MSI,
+    /// scripts, catalogs and every other format, Windows' catalog hashing knows only the PE,
+    /// cabinet and flat SIPs).
+    fn catalog_digest(&self, algs: &[DigestAlgorithm]) -> Result<Option<Vec<Vec<u8>>>> {
+        let _ = algs;
+        Ok(None)
+    }
 
     /// DER of the SpcIndirectDataContent that a signature over this file must carry.
     fn indirect_data(&self, alg: DigestAlgorithm, opts: &SubjectOptions) -> Result<Vec<u8>>;
@@ -239,7 +274,7 @@ pub trait Subject {
     /// equals the file's, as the file is or as it will be once that signature is embedded.
     /// MSI overrides this: a signature may carry the digest with or without the
     /// MsiDigitalSignatureEx pre-hash.
-    fn matches_indirect_data(&self, data: &crate::cms::IndirectData) -> Result<bool> {
+    fn matches_indirect_data(&self, data: &IndirectData) -> Result<bool> {
         let computed = self.digest(&[data.digest_algorithm])?;
         Ok(computed.first() == Some(&data.digest))
     }
@@ -247,7 +282,7 @@ pub trait Subject {
     /// Format-specific checks of the signed data for `signature` (a parsed SpcIndirectDataContent
     /// whose file digest already matched): for PE, the page hashes. Returns what was checked,
     /// or problems found.
-    fn check_indirect_data(&self, data: &crate::cms::IndirectData) -> Result<SubjectCheck> {
+    fn check_indirect_data(&self, data: &IndirectData) -> Result<SubjectCheck> {
         let _ = data;
         Ok(SubjectCheck::default())
     }
@@ -316,19 +351,48 @@ pub trait Subject {
 }
 
 /// Check that every signature in `pkcs7` (primary and nested) was made for `subject`: its
-/// SpcIndirectDataContent digest is the subject's (as the file is, or as it will be once the
-/// signature is embedded).
+/// content type is the subject's, and its SpcIndirectDataContent digest is the subject's (as
+/// the file is, or as it will be once the signature is embedded) or, for content signed
+/// directly (a catalog's), that content is the subject's.
 pub fn check_signature<S: Subject + ?Sized>(subject: &S, pkcs7: &[u8]) -> Result<()> {
-    let primary = crate::cms::SignedData::parse(pkcs7)?;
-    let mut all = vec![primary.indirect_data.clone()];
+    let primary = SignedData::parse(pkcs7)?;
+    let mut all = Vec::new();
     for nested in primary.nested_signatures() {
-        all.push(crate::cms::SignedData::parse(&nested)?.indirect_data);
+        all.push(SignedData::parse(&nested)?);
     }
-    for data in &all {
-        if !subject.matches_indirect_data(data)? {
-            let computed = subject.digest(&[data.digest_algorithm])?;
+    all.insert(0, primary);
+    let expected = subject.content_type();
+    for sd in &all {
+        if sd.content_type != expected {
+            return Err(crate::error::VerifyError::Other(format!(
+                "the signature signs content of type {}, not {expected} as {} signatures do",
+                sd.content_type,
+                subject.format()
+            ))
+            .into());
+        }
+        let (alg, signed, matches) = match &sd.indirect_data {
+            Some(data) => (
+                data.digest_algorithm,
+                data.digest.clone(),
+                subject.matches_indirect_data(data)?,
+            ),
+            None => {
+                let alg = sd
+                    .signer_infos
+                    .first()
+                    .ok_or_else(|| crate::error::VerifyError::Other("no SignerInfo".into()))?
+                    .digest_algorithm()?;
+                let signed = alg.digest(&sd.content);
+                let computed = subject.digest(&[alg])?;
+                let matches = computed.first() == Some(&signed);
+                (alg, signed, matches)
+            }
+        };
+        if !matches {
+            let computed = subject.digest(&[alg])?;
             return Err(crate::error::VerifyError::DigestMismatch {
-                signed: hex::encode(&data.digest),
+                signed: hex::encode(signed),
                 computed: hex::encode(computed.first().map(Vec::as_slice).unwrap_or_default()),
             }
             .into());
@@ -345,6 +409,19 @@ impl<S: Subject + ?Sized> Subject for Box<S> {
     fn digest(&self, algs: &[DigestAlgorithm]) -> Result<Vec<Vec<u8>>> {
         (**self).digest(algs)
     }
+    fn content_type(&self) -> ObjectIdentifier {
+        (**self).content_type()
+    }
+    fn signed_content(
+        &self,
+        algs: &[DigestAlgorithm],
+        opts: &SubjectOptions,
+    ) -> Result<Vec<Vec<u8>>> {
+        (**self).signed_content(algs, opts)
+    }
+    fn catalog_digest(&self, algs: &[DigestAlgorithm]) -> Result<Option<Vec<Vec<u8>>>> {
+        (**self).catalog_digest(algs)
+    }
     fn indirect_data(&self, alg: DigestAlgorithm, opts: &SubjectOptions) -> Result<Vec<u8>> {
         (**self).indirect_data(alg, opts)
     }
@@ -355,10 +432,10 @@ impl<S: Subject + ?Sized> Subject for Box<S> {
     ) -> Result<Vec<Vec<u8>>> {
         (**self).indirect_data_all(algs, opts)
     }
-    fn matches_indirect_data(&self, data: &crate::cms::IndirectData) -> Result<bool> {
+    fn matches_indirect_data(&self, data: &IndirectData) -> Result<bool> {
         (**self).matches_indirect_data(data)
     }
-    fn check_indirect_data(&self, data: &crate::cms::IndirectData) -> Result<SubjectCheck> {
+    fn check_indirect_data(&self, data: &IndirectData) -> Result<SubjectCheck> {
         (**self).check_indirect_data(data)
     }
     fn storage_problems(&self) -> Result<Vec<StorageProblem>> {

@@ -47,7 +47,10 @@ fn signtool_fixture_digest_is_recomputed() {
     let d = s.digest(&[DigestAlgorithm::Sha256]).unwrap();
     assert_eq!(hex::encode(&d[0]), SIGNTOOL_BLOB);
     let sd = authsign::cms::SignedData::parse(&s.signature().unwrap().unwrap()).unwrap();
-    assert_eq!(hex::encode(&sd.indirect_data.digest), SIGNTOOL_BLOB);
+    assert_eq!(
+        hex::encode(&sd.indirect_data.unwrap().digest),
+        SIGNTOOL_BLOB
+    );
     assert!(
         s.content_problems().unwrap().is_empty(),
         "{:?}",
@@ -557,7 +560,11 @@ fn bundle_signs_and_verifies() {
     let (signed, pkcs7) = sign(&data, &options(Profile::Signtool, DigestAlgorithm::Sha512));
     let sd = authsign::cms::SignedData::parse(&pkcs7).unwrap();
     assert_eq!(
-        sd.indirect_data.data_value.as_deref().map(|v| &v[10..26]),
+        sd.indirect_data
+            .unwrap()
+            .data_value
+            .as_deref()
+            .map(|v| &v[10..26]),
         Some(&authsign::cms::spc::APPX_BUNDLE_SIP_GUID[..])
     );
     let r = verify(&signed);

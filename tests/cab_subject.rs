@@ -479,11 +479,9 @@ fn windows_signed_cabinet_with_timestamp() {
         assert_eq!(sigs[0], osslsigncode_extract_signature(&fixture(MS_SIGNED)));
     }
     let sd = SignedData::parse(&sigs[0]).expect("signature parses");
-    assert_eq!(sd.indirect_data.digest_algorithm, DigestAlgorithm::Sha256);
-    assert_eq!(
-        hex::encode_upper(&sd.indirect_data.digest),
-        MS_SIGNED_DIGEST
-    );
+    let data = sd.indirect_data.expect("an Authenticode signature");
+    assert_eq!(data.digest_algorithm, DigestAlgorithm::Sha256);
+    assert_eq!(hex::encode_upper(&data.digest), MS_SIGNED_DIGEST);
     // The verifier finds the digest right (the chain is not ours, so it is not trusted).
     let report = verify(&bytes);
     assert_eq!(report.signatures.len(), 1);

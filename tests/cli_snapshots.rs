@@ -27,6 +27,28 @@ fn help_texts() {
         "remote-sign-help",
         stdout(Command::new(example("remote_sign")).arg("--help"))
     );
+    insta::assert_snapshot!(
+        "catalog-help",
+        stdout(Command::new(example("catalog")).arg("--help"))
+    );
+    insta::assert_snapshot!(
+        "catalog-create-help",
+        stdout(Command::new(example("catalog")).args(["create", "--help"]))
+    );
+}
+
+#[test]
+fn catalog_list() {
+    // jsign's makecat catalog (one PE file, version 2), listed from the test's folder.
+    let dir = fixture("third-party/catalog");
+    insta::assert_snapshot!(
+        "catalog-list",
+        stdout(
+            Command::new(example("catalog"))
+                .current_dir(&dir)
+                .args(["list", "cat-wineyes.cat"])
+        )
+    );
 }
 
 #[test]

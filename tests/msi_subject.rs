@@ -106,7 +106,7 @@ fn signtool_parity_byte_for_byte() {
 
     let sd = authsign::cms::SignedData::parse(&pkcs7).unwrap();
     assert_eq!(
-        hex::encode(&sd.indirect_data.digest),
+        hex::encode(&sd.indirect_data.unwrap().digest),
         "f38258e497510ffaa00a55c46751fdafbdea13fb"
     );
     // The messageDigest attribute signtool wrote (7b384fd1... in the fixture notes is the

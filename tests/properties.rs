@@ -165,9 +165,12 @@ fn signed_digest_ok(signed: &dyn Subject) -> bool {
     let Ok(sd) = SignedData::parse(&sig) else {
         return false;
     };
+    let Some(data) = sd.indirect_data else {
+        return false;
+    };
     signed
-        .digest(&[sd.indirect_data.digest_algorithm])
-        .is_ok_and(|d| d[0] == sd.indirect_data.digest)
+        .digest(&[data.digest_algorithm])
+        .is_ok_and(|d| d[0] == data.digest)
 }
 
 fn signer() -> &'static LocalSigner {
@@ -995,8 +998,8 @@ proptest! {
         let der = signed_data::build(&parts).unwrap();
         let sd = SignedData::parse(&der).unwrap();
         prop_assert_eq!(sd.version, 1);
-        prop_assert_eq!(&sd.indirect_data_der, &indirect);
-        prop_assert_eq!(&sd.indirect_data, &parsed);
+        prop_assert_eq!(&sd.content_der, &indirect);
+        prop_assert_eq!(sd.indirect_data.as_ref(), Some(&parsed));
         prop_assert_eq!(&sd.certificates, &certs);
         let si = &sd.signer_infos[0];
         prop_assert_eq!(si.signed_attributes_der.as_deref(), Some(sa.as_slice()));
@@ -1008,7 +1011,7 @@ proptest! {
         // Rebuild from what was parsed.
         let serial_again = tlv::tlv(tag::INTEGER, &si.serial);
         let rebuilt = signed_data::build(&SignedDataParts {
-            indirect_data: &sd.indirect_data_der,
+            indirect_data: &sd.content_der,
             digest_algorithm: si.digest_algorithm().unwrap(),
             signed_attributes: si.signed_attributes_der.as_deref().unwrap(),
             certificates: &sd.certificates,

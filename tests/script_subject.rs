@@ -289,9 +289,10 @@ fn powershell_digests_follow_the_rule_and_the_signature_carries_the_powershell_s
         }
         let signed = our_sign(&bytes, &ext, DigestAlgorithm::Sha256);
         let sd = SignedData::parse(&open(&signed, &ext).signature().unwrap().unwrap()).unwrap();
-        assert_eq!(sd.indirect_data.data_type, oids::SPC_SIPINFO);
+        let data = sd.indirect_data.expect("an Authenticode signature");
+        assert_eq!(data.data_type, oids::SPC_SIPINFO);
         assert_eq!(
-            sd.indirect_data.data_value.as_deref(),
+            data.data_value.as_deref(),
             Some(&spc::sip_info(65536, &authsign::script::POWERSHELL_SIP_GUID).unwrap()[..]),
             "{name}"
         );
@@ -434,7 +435,7 @@ fn wsh_scripts_carry_their_sip_guid_and_the_block_position_in_the_digest() {
             assert_eq!(r.format, Some(Format::Script(language)));
             let sd = SignedData::parse(&open(&signed, ext).signature().unwrap().unwrap()).unwrap();
             assert_eq!(
-                sd.indirect_data.data_value.as_deref(),
+                sd.indirect_data.unwrap().data_value.as_deref(),
                 Some(&spc::sip_info(1, language.sip_guid()).unwrap()[..]),
                 "{name}: SpcSipInfo version 1 and the wshext.dll GUID for {language}"
             );
@@ -547,7 +548,7 @@ fn the_osslsigncode_2_10_jscript_signature_is_a_digest_mismatch() {
     let data = IndirectData::parse(
         &SignedData::parse(&open(&ours, "js").signature().unwrap().unwrap())
             .unwrap()
-            .indirect_data_der,
+            .content_der,
     )
     .unwrap();
     assert_eq!(hex::encode(&data.digest), MODEL_UNSIGNED_JS);

@@ -428,7 +428,7 @@ fn resign_with_attributes(pkcs7: &[u8], signed: &[u8], stored: &[u8]) -> Vec<u8>
         &tlv::constructed(tag::SET, &[&tlv::algorithm_null(&alg.oid())]),
         &tlv::sequence(&[
             &tlv::oid(&oids::SPC_INDIRECT_DATA),
-            &tlv::tlv(tag::context(0), &sd.indirect_data_der),
+            &tlv::tlv(tag::context(0), &sd.content_der),
         ]),
         &tlv::tlv(tag::context(0), &certs),
         &tlv::constructed(tag::SET, &[&signer_info]),

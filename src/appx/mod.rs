@@ -771,15 +771,20 @@ impl<'a> AppxSubject<'a> {
             .unwrap_or_default())
     }
 
+    /// The layout whose digest the signature `pkcs7` carries, if any (`None` too for a
+    /// signature over other content than SpcIndirectDataContent).
+    fn layout_of(&self, pkcs7: &[u8]) -> Result<Option<Layout>> {
+        match crate::cms::SignedData::parse(pkcs7)?.indirect_data {
+            Some(data) => self.layout_for(data.digest_algorithm, &data.digest),
+            None => Ok(None),
+        }
+    }
+
     /// What signing in place writes: the new bytes from the offset of the first record that
     /// changes to the end of the file, for the signature `pkcs7`, when every record before
     /// that is kept where it is (else `None`: the file must be rewritten).
     pub fn signature_tail(&self, pkcs7: &[u8]) -> Result<Option<(u64, Vec<u8>)>> {
-        let alg = crate::cms::SignedData::parse(pkcs7)?
-            .indirect_data
-            .digest_algorithm;
-        let blob = crate::cms::SignedData::parse(pkcs7)?.indirect_data.digest;
-        let layout = match self.layout_for(alg, &blob)? {
+        let layout = match self.layout_of(pkcs7)? {
             Some(l) => l,
             None => self.signing_layout(Profile::Signtool)?,
         };
@@ -981,12 +986,10 @@ impl Subject for AppxSubject<'_> {
     /// Writes the package with `pkcs7` as its signature, in the layout whose digest `pkcs7`
     /// carries (signtool's when it carries neither).
     fn with_signature_unchecked(&self, pkcs7: &[u8], out: &mut dyn Write) -> Result<()> {
-        let sd = crate::cms::SignedData::parse(pkcs7)?;
-        let layout =
-            match self.layout_for(sd.indirect_data.digest_algorithm, &sd.indirect_data.digest)? {
-                Some(l) => l,
-                None => self.signing_layout(Profile::Signtool)?,
-            };
+        let layout = match self.layout_of(pkcs7)? {
+            Some(l) => l,
+            None => self.signing_layout(Profile::Signtool)?,
+        };
         self.write(&layout, Some(&p7x::encode(pkcs7)), 0, out)
     }
 

@@ -320,6 +320,22 @@ impl Subject for CabSubject<'_> {
         Ok(md.finalize())
     }
 
+    /// The cabinet digest of the file as it is: of a signed cabinet, its Authenticode digest;
+    /// of an unsigned one, every byte but the four of `reserved1` (offsets 4 to 8), without
+    /// the reserve that signing would add. makecat lists cabinets this way (the unsigned
+    /// `unsigned.ex_` member of osslsigncode's test catalog), and osslsigncode hashes an
+    /// unsigned cabinet so for `verify -catalog`.
+    fn catalog_digest(&self, algs: &[DigestAlgorithm]) -> Result<Option<Vec<Vec<u8>>>> {
+        if self.is_signed() {
+            return self.digest(algs).map(Some);
+        }
+        let mut md = MultiDigest::new(algs);
+        let end = self.header.file_len;
+        hash_range(&*self.input, 0, 4, &mut md)?;
+        hash_range(&*self.input, 8, end.saturating_sub(8), &mut md)?;
+        Ok(Some(md.finalize()))
+    }
+
     fn indirect_data(&self, alg: DigestAlgorithm, opts: &SubjectOptions) -> Result<Vec<u8>> {
         if opts.page_hashes {
             return Err(Error::Unsupported(

@@ -164,10 +164,24 @@ pub fn signed_attributes(
     alg: DigestAlgorithm,
     opts: &AttributeOptions,
 ) -> Result<Vec<u8>> {
-    let content = super::tlv::parse_one(indirect_data, "SpcIndirectDataContent")?;
+    signed_attributes_for(oids::SPC_INDIRECT_DATA, indirect_data, alg, opts)
+}
+
+#[doc(hidden)] // building block, public for the integration tests
+/// [`signed_attributes`] for a signature over `content` (its full DER) of type
+/// `content_type`: SpcIndirectDataContent, or a catalog's certificate trust list (szOID_CTL).
+/// The contentType attribute names `content_type`; messageDigest covers the contents octets
+/// of `content` (PKCS#7 v1.5 §9.3), the same rule for both.
+pub fn signed_attributes_for(
+    content_type: ObjectIdentifier,
+    content: &[u8],
+    alg: DigestAlgorithm,
+    opts: &AttributeOptions,
+) -> Result<Vec<u8>> {
+    let content = super::tlv::parse_one(content, "signed content")?;
     let message_digest = alg.digest(content.value);
     let mut values: Vec<(ObjectIdentifier, Vec<u8>)> = vec![
-        (oids::CONTENT_TYPE, encode(&oids::SPC_INDIRECT_DATA)?),
+        (oids::CONTENT_TYPE, encode(&content_type)?),
         (
             oids::SPC_STATEMENT_TYPE,
             encode(&SpcStatementType::from([

@@ -234,10 +234,7 @@ mod tests {
         let sd = SignedData::parse(&two).unwrap();
         assert_eq!(sd.nested_signatures(), vec![c.clone(), b.clone()]);
         // The primary's signed parts are untouched.
-        assert_eq!(
-            sd.indirect_data_der,
-            SignedData::parse(&a).unwrap().indirect_data_der
-        );
+        assert_eq!(sd.content_der, SignedData::parse(&a).unwrap().content_der);
 
         let replaced = replace_nested_signature(&two, 1, Some(&a)).unwrap();
         assert_eq!(

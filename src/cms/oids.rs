@@ -50,3 +50,17 @@ pub const SPC_PE_IMAGE_PAGE_HASHES_V1: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.2.
 pub const SPC_PE_IMAGE_PAGE_HASHES_V2: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.2.3.2");
 /// PKCS#9 sequenceNumber: the position of a nested signature (signtool /as, osslsigncode -nest).
 pub const SEQUENCE_NUMBER: Oid = Oid::new_unwrap("1.2.840.113549.1.9.25.4");
+/// szOID_CTL: the content type of a certificate trust list, and so of a catalog's signature.
+pub const CTL: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.10.1");
+/// szOID_CATALOG_LIST: the subject usage that makes a certificate trust list a catalog.
+pub const CATALOG_LIST: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.12.1.1");
+/// szOID_CATALOG_LIST_MEMBER: subject algorithm of a version 1 catalog (SHA-1 members).
+pub const CATALOG_LIST_MEMBER: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.12.1.2");
+/// szOID_CATALOG_LIST_MEMBER2: subject algorithm of a version 2 catalog (SHA-256 members).
+pub const CATALOG_LIST_MEMBER2: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.12.1.3");
+/// CAT_NAMEVALUE_OBJID: a name/value attribute of a catalog or of a member.
+pub const CAT_NAMEVALUE: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.12.2.1");
+/// CAT_MEMBERINFO_OBJID: a version 1 member's SIP GUID and certificate version.
+pub const CAT_MEMBERINFO: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.12.2.2");
+/// CAT_MEMBERINFO2_OBJID: a version 2 member's SIP (PE, cabinet or flat).
+pub const CAT_MEMBERINFO2: Oid = Oid::new_unwrap("1.3.6.1.4.1.311.12.2.3");

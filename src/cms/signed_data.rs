@@ -308,19 +308,25 @@ impl SignerInfo {
     }
 }
 
-/// A parsed Authenticode signature (ContentInfo wrapping SignedData).
+/// A parsed Authenticode signature (ContentInfo wrapping SignedData): over
+/// SpcIndirectDataContent, which holds the file digest, or over content signed directly (a
+/// catalog's certificate trust list, content type szOID_CTL), which is the file's own.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedData {
     /// SignedData version.
     pub version: u64,
-    /// The encapsulated content type (SPC_INDIRECT_DATA_OBJID for Authenticode).
+    /// The encapsulated content type: SPC_INDIRECT_DATA_OBJID for Authenticode, szOID_CTL for
+    /// a catalog.
     pub content_type: ObjectIdentifier,
-    /// The full encoding of the encapsulated SpcIndirectDataContent.
-    pub indirect_data_der: Vec<u8>,
-    /// The content octets of SpcIndirectDataContent: what messageDigest covers.
-    pub indirect_data_content: Vec<u8>,
-    /// The parsed SpcIndirectDataContent.
-    pub indirect_data: IndirectData,
+    /// The full encoding of the encapsulated content (SpcIndirectDataContent, a catalog's
+    /// certificate trust list), as stored.
+    pub content_der: Vec<u8>,
+    /// What messageDigest covers: the contents octets of the encapsulated content (without
+    /// its tag and length, PKCS#7 v1.5 §9.3), or the value of an OCTET STRING around it.
+    pub content: Vec<u8>,
+    /// The parsed SpcIndirectDataContent, when the content type is SPC_INDIRECT_DATA_OBJID;
+    /// `None` for content signed directly.
+    pub indirect_data: Option<IndirectData>,
     /// Embedded certificates, as encoded (parse them with `x509-cert` when needed).
     pub certificates: Vec<Vec<u8>>,
     /// The SignerInfos (Authenticode requires exactly one).
@@ -412,26 +418,39 @@ pub(crate) fn envelope(data: &[u8]) -> Result<Envelope<'_>> {
 }
 
 impl SignedData {
-    /// Parse a DER (or BER) ContentInfo holding an Authenticode SignedData. Trailing zero bytes
-    /// (padding) after the ContentInfo are accepted.
+    /// Parse a DER (or BER) ContentInfo holding a SignedData with encapsulated content: the
+    /// content is kept as stored and, for SpcIndirectDataContent, parsed. Trailing zero bytes
+    /// (padding) after the ContentInfo are accepted. Whether the content type is the one a
+    /// file's signatures must carry is for the caller to check (see
+    /// `Subject::content_type`).
     pub fn parse(data: &[u8]) -> Result<Self> {
         let env = envelope(data)?;
         let mut er = env.encapsulated.children();
         let ect = er.next("contentInfo contentType")?;
         let content_type = ect.oid()?;
-        if content_type != oids::SPC_INDIRECT_DATA {
-            return Err(Error::malformed(
-                Format::Cms,
-                ect.offset as u64,
-                MalformedKind::WrongFormat,
-                format!("content type {content_type} is not SpcIndirectDataContent"),
-            ));
-        }
         let econtent = er.expect(tag::context(0), "contentInfo content")?;
-        let idc = econtent
-            .children()
-            .expect(tag::SEQUENCE, "SpcIndirectDataContent")?;
-        let indirect_data = IndirectData::parse(idc.raw)?;
+        let inner = econtent.children().next("contentInfo content")?;
+        let indirect_data = if content_type == oids::SPC_INDIRECT_DATA {
+            let idc = inner.expect(tag::SEQUENCE, "SpcIndirectDataContent")?;
+            Some(IndirectData::parse(idc.raw)?)
+        } else {
+            // Content signed directly: PKCS#7 v1.5 places it under [0] as it is (a CTL
+            // SEQUENCE); CMS wraps it in an OCTET STRING, whose value is then what is hashed.
+            match inner.tag {
+                tag::SEQUENCE | tag::OCTET_STRING => None,
+                t => {
+                    return Err(Error::malformed(
+                        Format::Cms,
+                        inner.offset as u64,
+                        MalformedKind::UnexpectedTag,
+                        format!(
+                            "content of type {content_type}: expected a SEQUENCE or an OCTET \
+                             STRING, found tag {t:#04x}"
+                        ),
+                    ))
+                }
+            }
+        };
         let signer_infos = env
             .signer_infos
             .iter()
@@ -440,12 +459,26 @@ impl SignedData {
         Ok(Self {
             version: env.version,
             content_type,
-            indirect_data_der: idc.raw.to_vec(),
-            indirect_data_content: idc.value.to_vec(),
+            content_der: inner.raw.to_vec(),
+            content: inner.value.to_vec(),
             indirect_data,
             certificates: env.certificates,
             signer_infos,
         })
+    }
+
+    /// The digest this signature holds of its file, and its algorithm: for Authenticode the
+    /// file digest in SpcIndirectDataContent; for content signed directly (a catalog), the
+    /// messageDigest of the first SignerInfo, which covers that content, the file's own.
+    /// `None` when there is none (no messageDigest, or an unsupported digest algorithm).
+    pub fn signed_digest(&self) -> Option<(DigestAlgorithm, Vec<u8>)> {
+        match &self.indirect_data {
+            Some(data) => Some((data.digest_algorithm, data.digest.clone())),
+            None => {
+                let si = self.signer_infos.first()?;
+                Some((si.digest_algorithm().ok()?, si.message_digest()?))
+            }
+        }
     }
 
     /// The nested signatures (unsigned attribute 1.3.6.1.4.1.311.2.4.1 of the first

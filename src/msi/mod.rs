@@ -405,8 +405,14 @@ impl Subject for MsiSubject<'_> {
 
     fn with_signature_unchecked(&self, pkcs7: &[u8], out: &mut dyn Write) -> Result<()> {
         let sd = crate::cms::SignedData::parse(pkcs7)?;
-        let alg = sd.indirect_data.digest_algorithm;
-        let dse = self.dse_variant(alg, &sd.indirect_data.digest)??;
+        let data = sd.indirect_data.ok_or_else(|| {
+            Error::Verify(crate::error::VerifyError::Other(format!(
+                "an MSI signature signs SpcIndirectDataContent, not content of type {}",
+                sd.content_type
+            )))
+        })?;
+        let alg = data.digest_algorithm;
+        let dse = self.dse_variant(alg, &data.digest)??;
         if dse {
             let prehash = self.msi_dse_prehash(alg);
             self.rebuild(

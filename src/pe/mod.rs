@@ -374,6 +374,12 @@ impl Subject for PeSubject<'_> {
         Ok(md.finalize())
     }
 
+    /// The Authenticode digest: catalogs list PE files by it (with the zero padding of an
+    /// image without a certificate table, as makecat and Windows' catalog hashing compute it).
+    fn catalog_digest(&self, algs: &[DigestAlgorithm]) -> Result<Option<Vec<Vec<u8>>>> {
+        self.digest(algs).map(Some)
+    }
+
     fn indirect_data(&self, alg: DigestAlgorithm, opts: &SubjectOptions) -> Result<Vec<u8>> {
         self.indirect_data_all(&[alg], opts)?
             .pop()

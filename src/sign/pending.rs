@@ -4,6 +4,7 @@
 //! signing server (an HSM, a cloud key) signs 32 bytes, the client finishes: the file never
 //! leaves the client.
 
+use const_oid::ObjectIdentifier;
 use der::{Decode, Encode};
 use x509_cert::Certificate;
 
@@ -20,7 +21,8 @@ use crate::subject::Subject;
 pub struct PendingSignature {
     pub(super) digest_algorithm: DigestAlgorithm,
     pub(super) scheme: SignatureAlgorithm,
-    pub(super) indirect_data: Vec<u8>,
+    pub(super) content_type: ObjectIdentifier,
+    pub(super) content: Vec<u8>,
     pub(super) signed_attributes: Vec<u8>,
     pub(super) certificates: Vec<Vec<u8>>,
     pub(super) issuer: Vec<u8>,
@@ -44,9 +46,16 @@ impl PendingSignature {
         &self.signed_attributes
     }
 
-    /// The DER SpcIndirectDataContent being signed.
-    pub fn indirect_data(&self) -> &[u8] {
-        &self.indirect_data
+    /// The DER content being signed: SpcIndirectDataContent, or a catalog's certificate
+    /// trust list.
+    pub fn content(&self) -> &[u8] {
+        &self.content
+    }
+
+    /// The type of [`PendingSignature::content`] (SPC_INDIRECT_DATA_OBJID, or szOID_CTL for
+    /// a catalog).
+    pub fn content_type(&self) -> ObjectIdentifier {
+        self.content_type
     }
 
     /// The signature scheme of the key that must sign.
@@ -81,17 +90,20 @@ impl PendingSignature {
                     .into(),
             )
         })?;
-        signed_data::build(&SignedDataParts {
-            indirect_data: &self.indirect_data,
-            digest_algorithm: self.digest_algorithm,
-            signed_attributes: &self.signed_attributes,
-            certificates: &self.certificates,
-            issuer: &self.issuer,
-            serial: &self.serial,
-            signature_algorithm: &signature_algorithm_der(self.scheme, self.digest_algorithm),
-            signature,
-            unsigned_attributes: None,
-        })
+        signed_data::build_with_content_type(
+            self.content_type,
+            &SignedDataParts {
+                indirect_data: &self.content,
+                digest_algorithm: self.digest_algorithm,
+                signed_attributes: &self.signed_attributes,
+                certificates: &self.certificates,
+                issuer: &self.issuer,
+                serial: &self.serial,
+                signature_algorithm: &signature_algorithm_der(self.scheme, self.digest_algorithm),
+                signature,
+                unsigned_attributes: None,
+            },
+        )
     }
 }
 
@@ -155,12 +167,13 @@ pub(crate) fn prepare_numbered(
             "{weak} is accepted for verification only; sign with sha256, sha384, sha512 or sha1"
         ))));
     }
+    let content_type = subject.content_type();
     subject
-        .indirect_data_all(&algs, &opts.subject_options())?
+        .signed_content(&algs, &opts.subject_options())?
         .into_iter()
         .zip(algs)
         .enumerate()
-        .map(|(i, (indirect_data, alg))| {
+        .map(|(i, (content, alg))| {
             let mut attribute_options = opts.attribute_options();
             // Nested signatures are numbered after those already there.
             attribute_options.sequence_number = match (i, already) {
@@ -169,12 +182,13 @@ pub(crate) fn prepare_numbered(
                 (i, None) => u32::try_from(i).ok(),
             };
             let signed_attributes =
-                attributes::signed_attributes(&indirect_data, alg, &attribute_options)?;
+                attributes::signed_attributes_for(content_type, &content, alg, &attribute_options)?;
             Ok(PendingSignature {
                 digest_algorithm: alg,
                 scheme,
                 digest: alg.digest(&signed_attributes),
-                indirect_data,
+                content_type,
+                content,
                 signed_attributes,
                 certificates: certificates.clone(),
                 issuer: issuer.clone(),

@@ -6,8 +6,11 @@
 //!  "indirect_data": "<hex>", "signed_attributes": "<hex>", "certificates": ["<hex>", ...],
 //!  "issuer": "<hex>", "serial": "<hex>"}
 //! ```
-//! `digest` is what the key signs (the hash of `signed_attributes`). Reading a state checks
-//! that its parts agree with each other, so an edited or corrupted state is refused.
+//! `digest` is what the key signs (the hash of `signed_attributes`). `indirect_data` is the
+//! content being signed: SpcIndirectDataContent, or for a catalog its certificate trust list,
+//! in which case `"content_type": "1.3.6.1.4.1.311.10.1"` (szOID_CTL) says so (absent means
+//! SpcIndirectDataContent, so states written before catalogs read the same). Reading a state
+//! checks that its parts agree with each other, so an edited or corrupted state is refused.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +29,8 @@ struct State {
     digest_algorithm: String,
     digest: String,
     scheme: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    content_type: Option<String>,
     indirect_data: String,
     signed_attributes: String,
     certificates: Vec<String>,
@@ -62,7 +67,9 @@ impl PendingSignature {
             digest_algorithm: self.digest_algorithm.name().into(),
             digest: hex::encode(&self.digest),
             scheme: scheme_name(self.scheme).into(),
-            indirect_data: hex::encode(&self.indirect_data),
+            content_type: (self.content_type != oids::SPC_INDIRECT_DATA)
+                .then(|| self.content_type.to_string()),
+            indirect_data: hex::encode(&self.content),
             signed_attributes: hex::encode(&self.signed_attributes),
             certificates: self.certificates.iter().map(hex::encode).collect(),
             issuer: hex::encode(&self.issuer),
@@ -87,11 +94,18 @@ impl PendingSignature {
         .into_iter()
         .find(|a| scheme_name(*a) == s.scheme)
         .ok_or_else(|| bad(format!("unknown scheme {:?}", s.scheme)))?;
+        let content_type = match &s.content_type {
+            None => oids::SPC_INDIRECT_DATA,
+            Some(oid) => oid
+                .parse()
+                .map_err(|_| bad(format!("content_type {oid:?} is not an OID")))?,
+        };
         let p = PendingSignature {
             digest_algorithm,
             scheme,
             digest: unhex("digest", &s.digest)?,
-            indirect_data: unhex("indirect_data", &s.indirect_data)?,
+            content_type,
+            content: unhex("indirect_data", &s.indirect_data)?,
             signed_attributes: unhex("signed_attributes", &s.signed_attributes)?,
             certificates: s
                 .certificates
@@ -104,20 +118,26 @@ impl PendingSignature {
         if digest_algorithm.digest(&p.signed_attributes) != p.digest {
             return Err(bad("digest is not the hash of signed_attributes"));
         }
-        let content = tlv::parse_one(&p.indirect_data, "indirect data")?;
+        let content = tlv::parse_one(&p.content, "indirect data")?;
         let attrs = tlv::parse_one(&p.signed_attributes, "signed attributes")?
             .expect(tlv::tag::SET, "signed attributes")?;
         let expected = tlv::octet_string(&digest_algorithm.digest(content.value));
-        let mut found = false;
+        let (mut digest_found, mut type_found) = (false, false);
         for a in attrs.children().all("attribute")? {
             let mut r = a.children();
-            if r.next("attribute type")?.oid()? == oids::MESSAGE_DIGEST {
-                let values = r.expect(tlv::tag::SET, "messageDigest values")?;
-                found = values.value == expected.as_slice();
+            let oid = r.next("attribute type")?.oid()?;
+            let values = r.expect(tlv::tag::SET, "attribute values")?;
+            if oid == oids::MESSAGE_DIGEST {
+                digest_found = values.value == expected.as_slice();
+            } else if oid == oids::CONTENT_TYPE {
+                type_found = values.value == tlv::oid(&p.content_type).as_slice();
             }
         }
-        if !found {
+        if !digest_found {
             return Err(bad("messageDigest does not cover indirect_data"));
+        }
+        if !type_found {
+            return Err(bad("the contentType attribute is not the content's type"));
         }
         if p.certificates.is_empty() {
             return Err(bad("no certificates"));

@@ -14,6 +14,7 @@
 //! # Ok(()) }
 //! ```
 
+mod catalog;
 #[doc(hidden)] // building block, public for the integration tests and fuzz targets
 pub mod chain;
 mod policy;
@@ -25,10 +26,13 @@ pub mod timestamp;
 
 pub use crate::crypto::SignatureError;
 pub use crate::time::format_rfc3339 as rfc3339;
+pub use catalog::VerifiedCatalog;
 pub use chain::ChainError;
 pub use policy::{Policy, RevocationMode, RuleMode, SignatureSelection};
 pub use problem::{Problem, WeakUse, REASON_CODES};
-pub use report::{FileReport, Report, SignatureKind, SignatureReport};
+pub use report::{
+    CatalogMemberReport, CatalogReport, FileReport, Report, SignatureKind, SignatureReport,
+};
 pub use revocation::{MAX_CRL_SIZE, MAX_FETCHES, MAX_OCSP_SIZE};
 pub use timestamp::{TimestampProblem, TimestampReport};
 
@@ -39,7 +43,7 @@ use std::time::SystemTime;
 use x509_cert::Certificate;
 
 use crate::certs::{has_extended_key_usage, Cert};
-use crate::cms::{oids, SignedData};
+use crate::cms::SignedData;
 use crate::crypto::signer_info::{self, SignerInfoProblem};
 use crate::crypto::DigestInfoRule;
 use crate::digest::DigestAlgorithm;
@@ -99,12 +103,8 @@ impl Verifier {
         }
         let algs: BTreeSet<DigestAlgorithm> = parsed
             .iter()
-            .filter_map(|p| {
-                p.data
-                    .as_ref()
-                    .ok()
-                    .map(|d| d.indirect_data.digest_algorithm)
-            })
+            .filter_map(|p| p.data.as_ref().ok().and_then(SignedData::signed_digest))
+            .map(|(alg, _)| alg)
             .collect();
         let algs: Vec<DigestAlgorithm> = algs.into_iter().collect();
         let digests = if algs.is_empty() {
@@ -130,6 +130,7 @@ impl Verifier {
             errors: Vec::new(),
             warnings: Vec::new(),
             revocation: self.policy.revocation,
+            catalog: None,
             valid: false,
         };
         let mut findings: Vec<Problem> = subject
@@ -204,37 +205,7 @@ impl Verifier {
     /// Verify many files, in parallel (one thread per core), each independently: one
     /// [`FileReport`] per path, in the order given.
     pub fn verify_paths<P: AsRef<Path> + Sync>(&self, paths: &[P]) -> Vec<FileReport> {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::sync::Mutex;
-        let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<Option<FileReport>>> =
-            Mutex::new((0..paths.len()).map(|_| None).collect());
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(paths.len())
-            .max(1);
-        std::thread::scope(|scope| {
-            for _ in 0..workers {
-                scope.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(path) = paths.get(i) else { break };
-                    let report = FileReport {
-                        path: path.as_ref().to_path_buf(),
-                        result: self.verify_path(path),
-                    };
-                    let mut slots = results.lock().unwrap_or_else(|p| p.into_inner());
-                    if let Some(slot) = slots.get_mut(i) {
-                        *slot = Some(report);
-                    }
-                });
-            }
-        });
-        results
-            .into_inner()
-            .unwrap_or_else(|p| p.into_inner())
-            .into_iter()
-            .flatten()
-            .collect()
+        for_each_path(paths, |p| self.verify_path(p))
     }
 
     /// The invalid report for a file whose verification stopped at `e`.
@@ -296,30 +267,46 @@ impl Verifier {
         findings: &mut Vec<Problem>,
         digest_of: &dyn Fn(DigestAlgorithm) -> Vec<u8>,
     ) {
-        let alg = sd.indirect_data.digest_algorithm;
-        r.digest_algorithm = Some(alg);
-        r.signed_digest = sd.indirect_data.digest.clone();
-        r.computed_digest = digest_of(alg);
-        if alg.is_weak() {
-            findings.push(Problem::WeakAlgorithm {
-                algorithm: alg,
-                used_for: WeakUse::FileDigest,
-            });
+        let expected = subject.content_type();
+        if sd.content_type != expected {
+            findings.push(Problem::MalformedSignature(format!(
+                "content type {} is not {expected}, the content type of {} signatures",
+                sd.content_type,
+                subject.format()
+            )));
+            return;
         }
-        if r.signed_digest != r.computed_digest {
-            findings.push(Problem::DigestMismatch {
-                signed: r.signed_digest.clone(),
-                computed: r.computed_digest.clone(),
-            });
-        }
-        match subject.check_indirect_data(&sd.indirect_data) {
-            Ok(check) => {
-                if let Some(offset) = check.page_hashes.as_ref().and_then(|p| p.first_mismatch) {
-                    findings.push(Problem::PageHashMismatch { offset });
-                }
-                r.page_hashes = check.page_hashes;
+        // The file digest the signature holds: in SpcIndirectDataContent, or for content
+        // signed directly (a catalog) its messageDigest, compared with the file's content.
+        // (None: no messageDigest, reported below, or an unsupported algorithm.)
+        if let Some((alg, signed)) = sd.signed_digest() {
+            r.digest_algorithm = Some(alg);
+            r.signed_digest = signed;
+            r.computed_digest = digest_of(alg);
+            if alg.is_weak() && sd.indirect_data.is_some() {
+                findings.push(Problem::WeakAlgorithm {
+                    algorithm: alg,
+                    used_for: WeakUse::FileDigest,
+                });
             }
-            Err(e) => findings.push(Problem::MalformedSignature(e.to_string())),
+            if r.signed_digest != r.computed_digest {
+                findings.push(Problem::DigestMismatch {
+                    signed: r.signed_digest.clone(),
+                    computed: r.computed_digest.clone(),
+                });
+            }
+        }
+        if let Some(data) = &sd.indirect_data {
+            match subject.check_indirect_data(data) {
+                Ok(check) => {
+                    if let Some(offset) = check.page_hashes.as_ref().and_then(|p| p.first_mismatch)
+                    {
+                        findings.push(Problem::PageHashMismatch { offset });
+                    }
+                    r.page_hashes = check.page_hashes;
+                }
+                Err(e) => findings.push(Problem::MalformedSignature(e.to_string())),
+            }
         }
         let [si] = sd.signer_infos.as_slice() else {
             findings.push(Problem::MalformedSignature(format!(
@@ -335,8 +322,8 @@ impl Verifier {
         let x509: Vec<Certificate> = pool.iter().map(|c| c.x509.clone()).collect();
         let check = signer_info::check(
             si,
-            &sd.indirect_data_content,
-            &[oids::SPC_INDIRECT_DATA],
+            &sd.content,
+            &[expected],
             &x509,
             DigestInfoRule::Required,
         );
@@ -421,6 +408,45 @@ impl Verifier {
                 .map(Problem::Chain),
         );
     }
+}
+
+/// `verify` run over `paths` in parallel (one thread per core): one [`FileReport`] per path,
+/// in the order given.
+fn for_each_path<P: AsRef<Path> + Sync>(
+    paths: &[P],
+    verify: impl Fn(&Path) -> Result<Report> + Sync,
+) -> Vec<FileReport> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<Option<FileReport>>> =
+        Mutex::new((0..paths.len()).map(|_| None).collect());
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(paths.len())
+        .max(1);
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(path) = paths.get(i) else { break };
+                let report = FileReport {
+                    path: path.as_ref().to_path_buf(),
+                    result: verify(path.as_ref()),
+                };
+                let mut slots = results.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(slot) = slots.get_mut(i) {
+                    *slot = Some(report);
+                }
+            });
+        }
+    });
+    results
+        .into_inner()
+        .unwrap_or_else(|p| p.into_inner())
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// The time certificates are checked at: that of the earliest timestamp that is sound apart

@@ -56,6 +56,8 @@ pub const REASON_CODES: &[&str] = &[
     "revoked",
     "revoked-after-timestamp",
     "revocation-unknown",
+    "not-in-catalog",
+    "catalog-not-signed",
 ];
 
 /// Where a weak algorithm was used.
@@ -128,9 +130,11 @@ pub enum Problem {
     PublisherMismatch(PublisherMismatch),
     /// The SignerInfo has no signed attributes.
     MissingSignedAttributes,
-    /// The contentType attribute is missing or is not SpcIndirectDataContent.
+    /// The contentType attribute is missing or is not the type of the signed content
+    /// (SpcIndirectDataContent; szOID_CTL for a catalog).
     ContentTypeMismatch,
-    /// The messageDigest attribute is missing or does not match SpcIndirectDataContent.
+    /// The messageDigest attribute is missing or does not match the signed content
+    /// (SpcIndirectDataContent, or a catalog's certificate trust list).
     MessageDigestMismatch,
     /// The signer's certificate is not among the embedded certificates.
     SignerNotFound,
@@ -140,6 +144,13 @@ pub enum Problem {
     Chain(ChainError),
     /// A problem with a timestamp.
     Timestamp(TimestampProblem),
+    /// Verifying through a catalog: the file's hash is in no member of the catalog.
+    NotInCatalog {
+        /// The file's digests that were looked for (algorithm, digest).
+        digests: Vec<(DigestAlgorithm, Vec<u8>)>,
+    },
+    /// Verifying through a catalog: the catalog has no signature.
+    CatalogNotSigned,
 }
 
 impl Problem {
@@ -166,6 +177,8 @@ impl Problem {
             Problem::BadSignature(e) => e.code(),
             Problem::Chain(c) => c.code(),
             Problem::Timestamp(t) => t.code(),
+            Problem::NotInCatalog { .. } => "not-in-catalog",
+            Problem::CatalogNotSigned => "catalog-not-signed",
         }
     }
 
@@ -224,15 +237,24 @@ impl fmt::Display for Problem {
             ),
             Problem::MissingSignedAttributes => f.write_str("no signed attributes"),
             Problem::ContentTypeMismatch => {
-                f.write_str("contentType attribute is not SpcIndirectDataContent")
+                f.write_str("contentType attribute is not the signed content's type")
             }
             Problem::MessageDigestMismatch => {
-                f.write_str("messageDigest attribute does not match SpcIndirectDataContent")
+                f.write_str("messageDigest attribute does not match the signed content")
             }
             Problem::SignerNotFound => f.write_str("signer certificate not found in the signature"),
             Problem::BadSignature(e) => write!(f, "signature does not verify: {e}"),
             Problem::Chain(c) => write!(f, "certificate chain: {c}"),
             Problem::Timestamp(t) => write!(f, "timestamp: {t}"),
+            Problem::NotInCatalog { digests } => {
+                f.write_str("the file is not in the catalog (hashed: ")?;
+                for (i, (alg, d)) in digests.iter().enumerate() {
+                    let sep = if i == 0 { "" } else { ", " };
+                    write!(f, "{sep}{alg} {}", hex::encode(d))?;
+                }
+                f.write_str(")")
+            }
+            Problem::CatalogNotSigned => f.write_str("the catalog is not signed"),
         }
     }
 }
@@ -284,6 +306,8 @@ mod tests {
             Problem::MessageDigestMismatch,
             Problem::Chain(chain.clone()),
             Problem::Chain(ChainError::TooDeep { max: 1 }),
+            Problem::NotInCatalog { digests: vec![] },
+            Problem::CatalogNotSigned,
             Problem::WeakAlgorithm {
                 algorithm: crate::DigestAlgorithm::Md5,
                 used_for: WeakUse::FileDigest,

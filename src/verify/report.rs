@@ -11,6 +11,7 @@ use x509_cert::Certificate;
 use super::policy::RevocationMode;
 use super::problem::Problem;
 use super::timestamp::TimestampReport;
+use crate::cat::{MatchedBy, MemberKind, NameValue};
 use crate::digest::DigestAlgorithm;
 use crate::error::{Error, Format};
 use crate::subject::PageHashCheck;
@@ -125,6 +126,43 @@ impl SignatureReport {
     }
 }
 
+/// How a file verified through a catalog was found in it ([`Report::catalog`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CatalogReport {
+    /// How the file was hashed: as a PE image, a cabinet, or flat (every byte), as Windows
+    /// hashes files for catalogs.
+    pub hashed_as: MemberKind,
+    /// The file's digests in the algorithms the catalog uses, the preferred first.
+    pub digests: Vec<(DigestAlgorithm, Vec<u8>)>,
+    /// The member that lists the file; `None` when none does (`not-in-catalog`).
+    pub member: Option<CatalogMemberReport>,
+}
+
+/// The catalog member that matched a file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CatalogMemberReport {
+    /// Its position among the catalog's members.
+    pub index: usize,
+    /// Its tag as Windows shows it (the hash in upper-case hex).
+    pub tag: String,
+    /// Its `File` attribute, when the catalog records the file name.
+    pub file_name: Option<String>,
+    /// The SIP the catalog says hashed it.
+    pub kind: Option<MemberKind>,
+    /// The algorithm of the digest that matched.
+    pub digest_algorithm: DigestAlgorithm,
+    /// The digest that matched.
+    pub digest: Vec<u8>,
+    /// What matched: the member's SpcIndirectDataContent, or its tag.
+    pub matched_by: MatchedBy,
+    /// Its name/value attributes.
+    pub attributes: Vec<NameValue>,
+    /// For a PE member with page hashes: whether the file's pages match them.
+    pub page_hashes: Option<PageHashCheck>,
+}
+
 /// The verdict on a file: every signature found and what is wrong with each.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -141,6 +179,9 @@ pub struct Report {
     pub warnings: Vec<Problem>,
     /// How revocation was checked.
     pub revocation: RevocationMode,
+    /// For a file verified through a catalog: how it was found in the catalog (the
+    /// signatures are then the catalog's).
+    pub catalog: Option<CatalogReport>,
     pub(crate) valid: bool,
 }
 
@@ -158,6 +199,7 @@ impl Report {
             errors: vec![problem],
             warnings: Vec::new(),
             revocation,
+            catalog: None,
             valid: false,
         }
     }
@@ -297,7 +339,65 @@ mod json {
         st.serialize_field("revocation", &r.revocation)?;
         st.serialize_field("errors", &r.errors)?;
         st.serialize_field("warnings", &r.warnings)?;
+        if let Some(c) = &r.catalog {
+            st.serialize_field("catalog", c)?;
+        }
         st.serialize_field("signatures", &r.signatures)
+    }
+
+    /// `{"algorithm": "sha256", "digest": "<hex>"}`.
+    #[derive(Serialize)]
+    struct Digest<'a> {
+        algorithm: DigestAlgorithm,
+        digest: &'a str,
+    }
+
+    impl Serialize for CatalogReport {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut st = s.serialize_map(None)?;
+            st.serialize_entry("hashed_as", &self.hashed_as)?;
+            let digests: Vec<(DigestAlgorithm, String)> = self
+                .digests
+                .iter()
+                .map(|(a, d)| (*a, hex::encode(d)))
+                .collect();
+            let digests: Vec<Digest<'_>> = digests
+                .iter()
+                .map(|(a, d)| Digest {
+                    algorithm: *a,
+                    digest: d,
+                })
+                .collect();
+            st.serialize_entry("digests", &digests)?;
+            st.serialize_entry("member", &self.member)?;
+            st.end()
+        }
+    }
+
+    impl Serialize for CatalogMemberReport {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            let mut st = s.serialize_map(None)?;
+            st.serialize_entry("index", &self.index)?;
+            st.serialize_entry("tag", &self.tag)?;
+            st.serialize_entry("file", &self.file_name)?;
+            st.serialize_entry("kind", &self.kind)?;
+            st.serialize_entry("digest_algorithm", &self.digest_algorithm)?;
+            st.serialize_entry("digest", &hex::encode(&self.digest))?;
+            st.serialize_entry("matched_by", &self.matched_by)?;
+            let attributes: Vec<(String, String)> = self
+                .attributes
+                .iter()
+                .map(|a| {
+                    let value = a
+                        .value_text()
+                        .unwrap_or_else(|| format!("0x{}", hex::encode(&a.value)));
+                    (a.name.clone(), value)
+                })
+                .collect();
+            st.serialize_entry("attributes", &attributes)?;
+            st.serialize_entry("page_hashes", &self.page_hashes)?;
+            st.end()
+        }
     }
 
     impl Serialize for Report {

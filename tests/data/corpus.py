@@ -2,11 +2,14 @@
 """Fetch the real-world Authenticode corpus described by tests/data/corpus.json.
 
     python3 tests/data/corpus.py fetch    # download, check sha256, extract (idempotent)
-    python3 tests/data/corpus.py list     # print the corpus files' paths, one a line
+    python3 tests/data/corpus.py list     # print the corpus files' paths, one a line (the
+                                          # signed files, then the catalog members)
     python3 tests/data/corpus.py time     # print the pinned verification time
 
 Every artifact (PyPI wheel or sdist, npm tarball, Debian .deb) is pinned by name, version,
 file name and sha256 in corpus.json; every extracted file is pinned by its own sha256 too.
+"files" are the signed files; "catalog_members" are files listed in a corpus catalog (from
+the same artifact), verified through it.
 Downloads go to tests/data/cache/, extracted files to tests/data/corpus/<publisher>/<file>;
 both are kept between runs, and a file already present with the right sha256 is not touched
 again, so a cached run only hashes the extracted files.
@@ -223,9 +226,14 @@ def load() -> dict:
         return json.load(f)
 
 
+def entries(manifest: dict) -> list[dict]:
+    """The signed files, then the files listed in a corpus catalog (same fields)."""
+    return manifest["files"] + manifest.get("catalog_members", [])
+
+
 def fetch(manifest: dict) -> None:
     artifacts = {a["id"]: a for a in manifest["artifacts"]}
-    todo = [e for e in manifest["files"] if not good(os.path.join(CORPUS, e["path"]), e["sha256"])]
+    todo = [e for e in entries(manifest) if not good(os.path.join(CORPUS, e["path"]), e["sha256"])]
     if not todo:
         return
     os.makedirs(CACHE, exist_ok=True)
@@ -263,7 +271,7 @@ def main(argv: list[str]) -> int:
     if cmd == "fetch":
         fetch(manifest)
     elif cmd == "list":
-        for e in manifest["files"]:
+        for e in entries(manifest):
             print(os.path.join(CORPUS, e["path"]))
     elif cmd == "time":
         print(manifest["verification_time"])

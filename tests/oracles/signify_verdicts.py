@@ -18,7 +18,8 @@ dependencies, see tests/oracles/requirements.txt). Prints one JSON array, one ob
   signatures      one object per signature (primary WIN_CERTIFICATE entries and nested
                   1.3.6.1.4.1.311.2.4.1 signatures, depth first, as signify iterates them):
                     index, nested_depth, digest_algorithm, expected_digest (the signed one in
-                    SpcIndirectDataContent), computed_digest (signify's hash of the file),
+                    SpcIndirectDataContent; for a catalog, its messageDigest), computed_digest
+                    (signify's hash of the file; for a catalog, of its certificate trust list),
                     digest_match, signer_subject, signer_issuer, signer_serial,
                     signer_not_before/after, program_name, countersignature {kind: "pkcs9"
                     (1.2.840.113549.1.9.6) or "rfc3161" (1.3.6.1.4.1.311.3.3.1), time, digest
@@ -75,6 +76,7 @@ with _openssl3_version_workaround():
         AuthenticodeSignature,
         AuthenticodeVerificationResult,
     )
+    from signify.authenticode.trust_list import CertificateTrustList
     from signify.authenticode.tsp import RFC3161SignedData
     from signify.pkcs7 import CounterSignerInfo
 
@@ -182,6 +184,16 @@ def signature_info(af, sig, index: int, depth: int, t: datetime.datetime) -> dic
             except Exception as e:
                 out["computed_digest"] = None
                 out["computed_digest_error"] = reason(e)
+            out["digest_match"] = out["expected_digest"] == out["computed_digest"]
+        except Exception as e:
+            out["digest_error"] = reason(e)
+    elif isinstance(sig, CertificateTrustList):
+        # A catalog's signature signs its certificate trust list itself: the "file digest" is
+        # the messageDigest, against signify's digest of the list's content.
+        try:
+            out["digest_algorithm"] = hash_name(sig.digest_algorithm)
+            out["expected_digest"] = sig.signer_info.message_digest.hex()
+            out["computed_digest"] = sig.get_content_digest().hex()
             out["digest_match"] = out["expected_digest"] == out["computed_digest"]
         except Exception as e:
             out["digest_error"] = reason(e)
