@@ -60,7 +60,9 @@ pub fn stable_digests(data: &[u8]) -> authsign::Result<Vec<Vec<u8>>> {
     if data.starts_with(APPX_MAGIC) {
         let subject = authsign::appx::AppxSubject::parse(&data)?;
         let alg = subject.hash_algorithm();
-        let blob = authsign::Subject::digest(&subject, &[alg])?.pop().unwrap_or_default();
+        let blob = authsign::Subject::digest(&subject, &[alg])?
+            .pop()
+            .unwrap_or_default();
         let d = authsign::appx::digest::AppxDigest::parse(&blob, alg)?;
         return Ok(vec![d.block_map, d.code_integrity.unwrap_or_default()]);
     }
