@@ -40,7 +40,7 @@ pub use local::LocalSigner;
 
 /// Refuse a digest whose length is not `alg`'s, or of an algorithm authsign never signs with
 /// (MD5), before a key or token is asked to sign it.
-#[cfg(any(feature = "local-keys", feature = "pkcs11"))]
+#[cfg(any(feature = "local-keys", feature = "pkcs11", feature = "https"))]
 pub(crate) fn check_digest_length(alg: DigestAlgorithm, digest: &[u8]) -> Result<()> {
     if !alg.can_sign() {
         return Err(crate::error::CryptoError::UnsupportedAlgorithm(format!(
@@ -89,13 +89,59 @@ impl SignatureAlgorithm {
 pub mod pkcs11;
 #[cfg(feature = "pkcs11")]
 pub use pkcs11::{KeySelector, Pkcs11Options, Pkcs11Signer, TokenSelector};
+#[cfg(feature = "aws-kms")]
+pub mod aws_kms;
+#[cfg(feature = "azure")]
+pub mod azure;
+#[cfg(feature = "gcp-kms")]
+pub mod gcp_kms;
+#[cfg(feature = "https")]
+mod https;
 #[cfg(feature = "pkcs12")]
 mod pkcs12;
+#[cfg(feature = "https")]
+pub use https::HttpOptions;
 mod secret;
+#[cfg(feature = "aws-kms")]
+mod sigv4;
 mod source;
 pub use crate::crypto::{digest_info_prefix, verify_signed_digest};
 pub use secret::Secret;
 pub use source::{certificates_from_files, KeySource};
+
+/// Checks that `signature`, which a key service made over `digest`, verifies with the leaf
+/// certificate's public key (so a service that signed with another key is caught before the
+/// signature is embedded).
+#[cfg(feature = "https")]
+fn check_signature(
+    client: &https::Client,
+    certificates: &[Certificate],
+    alg: DigestAlgorithm,
+    digest: &[u8],
+    signature: &[u8],
+) -> Result<()> {
+    let leaf = certificates
+        .first()
+        .ok_or_else(|| crate::Error::InvalidArgument("no signer certificate".into()))?;
+    verify_signed_digest(
+        leaf.tbs_certificate().subject_public_key_info(),
+        alg,
+        digest,
+        signature,
+    )
+    .map_err(|e| {
+        client.error(
+            crate::error::KeyServiceErrorKind::BadResponse,
+            None,
+            None,
+            format!(
+                "the signature does not verify with the public key of {} ({e}): the service \
+                 signed with another key than the certificate's",
+                leaf.tbs_certificate().subject()
+            ),
+        )
+    })
+}
 
 /// Orders a certificate chain: `leaf` first, then each issuer found among `others` (matched by
 /// subject name, self-signed certificates end the chain). Certificates of `others` that are not
