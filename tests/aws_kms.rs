@@ -264,7 +264,7 @@ fn kms_rsa_p256_and_p384_keys_sign_pe_cab_and_msi() {
         for subject in SUBJECTS {
             let out = dir.path().join(format!(
                 "{}-{}",
-                key_id.replace('/', "_").replace(':', "_"),
+                key_id.replace(['/', ':'], "_"),
                 subject.replace('/', "-")
             ));
             authsign::sign_file_to(fixture(subject), &out, &signer, &opts)

@@ -645,13 +645,39 @@ fn signing_certificates(value: &str) -> Option<Vec<Certificate>> {
     if let Ok(cert) = Certificate::from_der(&bytes) {
         return Some(vec![cert]);
     }
-    let p7 = crate::cms::generic::parse_signed_data(&bytes).ok()?;
-    let certs: Vec<Certificate> = p7
-        .certificates
-        .iter()
-        .filter_map(|c| Certificate::from_der(c).ok())
-        .collect();
+    let certs = certs_only(&bytes).ok()?;
     (!certs.is_empty()).then_some(certs)
+}
+
+/// The X.509 certificates of a certs-only PKCS#7 (ContentInfo, SignedData without
+/// SignerInfos, as `.p7b` files hold chains).
+fn certs_only(der: &[u8]) -> Result<Vec<Certificate>> {
+    use crate::cms::tlv::{self, tag, Reader};
+    let mut ci = Reader::new(der)
+        .expect(tag::SEQUENCE, "ContentInfo")?
+        .children();
+    let _content_type = ci.next("contentType")?;
+    let signed_data = ci
+        .expect(tag::context(0), "content")?
+        .children()
+        .expect(tag::SEQUENCE, "SignedData")?;
+    let mut sd = signed_data.children();
+    sd.expect(tag::INTEGER, "version")?;
+    sd.expect(tag::SET, "digestAlgorithms")?;
+    sd.expect(tag::SEQUENCE, "encapContentInfo")?;
+    let mut out = Vec::new();
+    if let Some(set) = sd.next_if(tag::context(0), "certificates")? {
+        let mut certs = set.children();
+        while !certs.is_empty() {
+            let c: tlv::Tlv<'_> = certs.next("certificate")?;
+            if c.tag == tag::SEQUENCE {
+                if let Ok(cert) = Certificate::from_der(c.raw) {
+                    out.push(cert);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Puts the leaf (the certificate no other one was issued by) first, then its issuers.

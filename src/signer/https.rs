@@ -17,6 +17,7 @@ use crate::error::{Error, KeyServiceError, KeyServiceErrorKind, Result};
 
 /// How the cloud signers talk to their service: timeouts, retries and trust anchors.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct HttpOptions {
     /// Time allowed for one exchange (connect, send, receive).
     pub timeout: Duration,
