@@ -31,6 +31,16 @@ pub trait Signer {
     /// RSA signers wrap it in a DigestInfo and apply PKCS#1 v1.5 padding; ECDSA signers return
     /// a DER `Ecdsa-Sig-Value`.
     fn sign_digest(&self, alg: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>>;
+
+    /// Sign `message` (the DER signed attributes), whose `alg` digest `digest` is already
+    /// computed. Signing a file goes through this method. The default signs `digest`; a
+    /// signer whose key must hash on its device overrides it (a PKCS#11 key that asks for
+    /// the PIN before every signature can only be used with the token's hash-and-sign
+    /// mechanisms).
+    fn sign_message(&self, alg: DigestAlgorithm, message: &[u8], digest: &[u8]) -> Result<Vec<u8>> {
+        let _ = message;
+        self.sign_digest(alg, digest)
+    }
 }
 
 #[cfg(feature = "local-keys")]
@@ -201,5 +211,12 @@ impl<S: Signer> Signer for Serialized<S> {
             .lock()
             .map_err(|_| crate::Error::Signer("a previous signing call panicked".into()))?;
         guard.sign_digest(alg, digest)
+    }
+    fn sign_message(&self, alg: DigestAlgorithm, message: &[u8], digest: &[u8]) -> Result<Vec<u8>> {
+        let guard = self
+            .inner
+            .lock()
+            .map_err(|_| crate::Error::Signer("a previous signing call panicked".into()))?;
+        guard.sign_message(alg, message, digest)
     }
 }
