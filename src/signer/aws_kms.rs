@@ -3,7 +3,8 @@
 //!
 //! Requests (AWS KMS API Reference; JSON 1.1 protocol: `POST /` with
 //! `Content-Type: application/x-amz-json-1.1` and `X-Amz-Target: TrentService.<Action>`,
-//! authenticated with [SigV4](super::sigv4)):
+//! authenticated with AWS Signature Version 4, written here and checked against AWS's published
+//! SigV4 test suite):
 //! - [GetPublicKey](https://docs.aws.amazon.com/kms/latest/APIReference/API_GetPublicKey.html),
 //!   once when the signer opens: request `{"KeyId"}`, answer `{"KeyId"` (the key ARN, also
 //!   when an alias was given), `"KeySpec"` (`RSA_2048`..`RSA_4096`, `ECC_NIST_P256`,
