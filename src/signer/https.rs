@@ -6,6 +6,11 @@
 //! crate), or, for a private endpoint or a test server, the certificates of
 //! [`HttpOptions::ca_certificates`] or of the PEM file named by `SSL_CERT_FILE` (which then
 //! replace the default roots, as they do for curl and OpenSSL).
+// The `https` feature alone (no cloud signer) builds this module unused.
+#![cfg_attr(
+    not(any(feature = "aws-kms", feature = "azure", feature = "gcp-kms")),
+    allow(dead_code)
+)]
 
 use std::sync::RwLock;
 use std::time::Duration;
@@ -176,6 +181,7 @@ impl Client {
     }
 
     /// The service's name, as errors give it.
+    #[cfg_attr(not(feature = "aws-kms"), allow(dead_code))]
     pub fn service(&self) -> &str {
         &self.service
     }

@@ -50,7 +50,13 @@ pub use local::LocalSigner;
 
 /// Refuse a digest whose length is not `alg`'s, or of an algorithm authsign never signs with
 /// (MD5), before a key or token is asked to sign it.
-#[cfg(any(feature = "local-keys", feature = "pkcs11", feature = "https"))]
+#[cfg(any(
+    feature = "local-keys",
+    feature = "pkcs11",
+    feature = "aws-kms",
+    feature = "azure",
+    feature = "gcp-kms"
+))]
 pub(crate) fn check_digest_length(alg: DigestAlgorithm, digest: &[u8]) -> Result<()> {
     if !alg.can_sign() {
         return Err(crate::error::CryptoError::UnsupportedAlgorithm(format!(
@@ -122,7 +128,7 @@ pub use source::{certificates_from_files, KeySource};
 /// Checks that `signature`, which a key service made over `digest`, verifies with the leaf
 /// certificate's public key (so a service that signed with another key is caught before the
 /// signature is embedded).
-#[cfg(feature = "https")]
+#[cfg(any(feature = "aws-kms", feature = "azure", feature = "gcp-kms"))]
 fn check_signature(
     client: &https::Client,
     certificates: &[Certificate],
@@ -156,7 +162,7 @@ fn check_signature(
 /// Orders a certificate chain: `leaf` first, then each issuer found among `others` (matched by
 /// subject name, self-signed certificates end the chain). Certificates of `others` that are not
 /// on the leaf's path are left out; duplicates of one certificate are kept once.
-#[cfg(any(feature = "pkcs11", feature = "pkcs12"))]
+#[cfg(any(feature = "pkcs11", feature = "pkcs12", feature = "azure"))]
 pub(crate) fn chain_from(leaf: Certificate, mut others: Vec<Certificate>) -> Vec<Certificate> {
     others.retain(|c| c != &leaf);
     let mut chain = vec![leaf];
