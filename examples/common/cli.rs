@@ -119,7 +119,7 @@ impl KeyArgs {
             });
         }
         let key =
-            key.ok_or_else(|| usage("--key, --pfx or --pkcs11-module is required to sign"))?;
+            key.ok_or_else(|| usage("a key is required to sign: --key, --pfx, --pkcs11-module, --aws-kms-key, --azure-key-vault, --artifact-signing or --gcp-kms-key"))?;
         Ok(KeySource::Pem {
             key: key.to_path_buf(),
             certificates: certs.to_vec(),
