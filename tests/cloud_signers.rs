@@ -51,6 +51,10 @@ const KV_TOKEN: &str = "kv-access-token-7f3a9c";
 const AS_TOKEN: &str = "codesigning-access-token-11d0";
 const GCP_TOKEN: &str = "ya29.gcp-access-token-c0ffee";
 const SA_EMAIL: &str = "signer@authsign-test.iam.gserviceaccount.com";
+const AWS_ROLE: &str = "arn:aws:iam::111122223333:role/ci-signer";
+const WEB_IDENTITY_TOKEN: &str = "eyJ.web-identity-token.sig";
+const STS_KEY_ID: &str = "ASIATESTSTSKEY000001";
+const STS_SESSION: &str = "sts-session-token-abc123";
 const GCP_KEYS: &str = "/v1/projects/authsign-test/locations/global/keyRings/release/cryptoKeys";
 
 /// A key of the test PKI that the fake services sign with.
@@ -174,10 +178,84 @@ impl Services {
         if let Some(rest) = p.strip_prefix(GCP_KEYS) {
             return self.cloud_kms(r, rest);
         }
+        if p == "/" && r.method == "POST" {
+            return self.aws(r);
+        }
         if p.starts_with("/codesigningaccounts/") {
             return self.artifact_signing(r);
         }
         self.key_vault(r, &host)
+    }
+
+    // AWS: STS AssumeRoleWithWebIdentity (query API, unsigned) and KMS GetPublicKey / Sign
+    // (JSON 1.1, SigV4 with the session token), for the web-identity credentials path.
+    fn aws(&self, r: &HttpRequest) -> HttpResponse {
+        if r.form_field("Action").as_deref() == Some("AssumeRoleWithWebIdentity") {
+            let ok = r.form_field("Version").as_deref() == Some("2011-06-15")
+                && r.form_field("RoleArn").as_deref() == Some(AWS_ROLE)
+                && r.form_field("RoleSessionName").is_some()
+                && r.form_field("WebIdentityToken").as_deref() == Some(WEB_IDENTITY_TOKEN)
+                && r.header("authorization").is_none();
+            if !ok {
+                return HttpResponse {
+                    status: 400,
+                    headers: vec![],
+                    body: b"<ErrorResponse><Error><Code>InvalidIdentityToken</Code><Message>bad web identity request</Message></Error></ErrorResponse>".to_vec(),
+                };
+            }
+            let xml = format!(
+                "<AssumeRoleWithWebIdentityResponse><AssumeRoleWithWebIdentityResult><Credentials>\
+                 <AccessKeyId>{STS_KEY_ID}</AccessKeyId><SecretAccessKey>sts-secret-key-31</SecretAccessKey>\
+                 <SessionToken>{STS_SESSION}</SessionToken><Expiration>2099-01-01T00:00:00Z</Expiration>\
+                 </Credentials></AssumeRoleWithWebIdentityResult></AssumeRoleWithWebIdentityResponse>"
+            );
+            return HttpResponse {
+                status: 200,
+                headers: vec![],
+                body: xml.into_bytes(),
+            };
+        }
+        let auth = r.header("authorization").unwrap_or_default();
+        let signed_ok = auth.starts_with(&format!("AWS4-HMAC-SHA256 Credential={STS_KEY_ID}/"))
+            && auth.contains("/us-east-1/kms/aws4_request")
+            && auth.contains("x-amz-security-token")
+            && r.header("x-amz-security-token") == Some(STS_SESSION)
+            && r.header("content-type") == Some("application/x-amz-json-1.1");
+        if !signed_ok {
+            return HttpResponse::json(
+                400,
+                serde_json::json!({
+                "__type": "UnrecognizedClientException", "message": "bad signature headers"}),
+            );
+        }
+        let body = r.json();
+        match r.header("x-amz-target") {
+            Some("TrentService.GetPublicKey") => HttpResponse::json(
+                200,
+                serde_json::json!({
+                "KeyId": "arn:aws:kms:us-east-1:111122223333:key/rsa", "KeySpec": "RSA_2048",
+                "KeyUsage": "SIGN_VERIFY",
+                "PublicKey": b64(&self.rsa.chain[0].tbs_certificate().subject_public_key_info().to_der().unwrap()),
+                "SigningAlgorithms": ["RSASSA_PKCS1_V1_5_SHA_256"]}),
+            ),
+            Some("TrentService.Sign")
+                if body["MessageType"] == "DIGEST"
+                    && body["SigningAlgorithm"] == "RSASSA_PKCS1_V1_5_SHA_256" =>
+            {
+                let digest = unb64(body["Message"].as_str().unwrap_or_default());
+                HttpResponse::json(
+                    200,
+                    serde_json::json!({"KeyId": body["KeyId"],
+                    "Signature": b64(&sign(&self.rsa, DigestAlgorithm::Sha256, &digest, false)),
+                    "SigningAlgorithm": "RSASSA_PKCS1_V1_5_SHA_256"}),
+                )
+            }
+            _ => HttpResponse::json(
+                400,
+                serde_json::json!({"__type": "ValidationException",
+                "message": "unexpected request"}),
+            ),
+        }
     }
 
     // Microsoft identity platform, client credentials flow (v2.0 token endpoint).
@@ -988,4 +1066,60 @@ fn cli_signs_batches_with_each_cloud_service() {
         "{err}"
     );
     assert_eq!(std::fs::read(&files[0]).unwrap(), before);
+}
+
+/// AWS KMS with web-identity credentials (as GitHub Actions OIDC or EKS give them): the token
+/// file is exchanged with STS AssumeRoleWithWebIdentity, and the KMS requests are signed with
+/// the temporary key and carry its session token (moto's server cannot serve this: with
+/// authentication on it refuses the unsigned STS request, so the local server stands in).
+#[test]
+#[cfg(feature = "aws-kms")]
+#[cfg_attr(
+    not(all(has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode"
+)]
+fn aws_kms_signs_with_web_identity_credentials() {
+    let Some(w) = world() else { return };
+    let dir = TempDir::new();
+    let token = dir.path().join("web-identity-token");
+    std::fs::write(&token, format!("{WEB_IDENTITY_TOKEN}\n")).unwrap();
+    let files = batch_inputs(dir.path());
+    let chain = pki("leaf-rsa-chain.pem").to_str().unwrap().to_string();
+    let mut args = vec!["--aws-kms-key", "alias/release", "--cert", &chain];
+    args.extend(files.iter().map(String::as_str));
+    let mut cmd = Command::new(example("sign"));
+    for var in [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_ENDPOINT_URL_KMS",
+        "AWS_ENDPOINT_URL_STS",
+        "AWS_DEFAULT_REGION",
+    ] {
+        cmd.env_remove(var);
+    }
+    let o = cmd
+        .env("SSL_CERT_FILE", &w.tls.ca_file)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ENDPOINT_URL", w.server.url())
+        .env("AWS_WEB_IDENTITY_TOKEN_FILE", &token)
+        .env("AWS_ROLE_ARN", AWS_ROLE)
+        .args(&args)
+        .output()
+        .expect("run sign");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_all_valid(&files);
+    let log = w.server.requests();
+    let sts = log
+        .iter()
+        .filter(|r| r.form_field("Action").as_deref() == Some("AssumeRoleWithWebIdentity"))
+        .count();
+    assert_eq!(sts, 1, "one STS exchange for the whole batch");
+    assert!(
+        log.iter()
+            .filter(|r| r.header("x-amz-target") == Some("TrentService.Sign"))
+            .count()
+            >= files.len()
+    );
 }
