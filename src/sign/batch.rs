@@ -2,10 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::file::sign_in_place;
-#[cfg(doc)]
-use super::sign_file;
-use super::{sign_file_to, SignOptions};
+use super::{sign_file, sign_file_to, SignOptions};
 use crate::error::{Error, Result};
 use crate::signer::Signer;
 
@@ -41,9 +38,6 @@ impl BatchItem {
 /// mostly wait for the signer, the timestamp server and `fsync`) each take the next file, hash
 /// it and call the signer, so files are hashed while other threads wait for the signer (an HSM
 /// takes 80 ms to 1.5 s a signature) and a signer that allows concurrent calls gets them.
-/// Files patched in place share the syncs of their undo journals
-/// ([`crate::patch::GroupCommit`]): crash-safe like [`sign_file`], with about one sync per
-/// file instead of three.
 /// Returns one result per item, in order (the DER PKCS#7 embedded, or why that file failed);
 /// one file failing does not stop the others.
 pub fn sign_batch(
@@ -61,8 +55,6 @@ pub fn sign_batch(
     }
     .min(items.len().max(1));
     let next = AtomicUsize::new(0);
-    // In place, the threads share their undo journals' syncs (group commit).
-    let group = crate::patch::GroupCommit::new();
     let results: Mutex<Vec<Option<Result<Vec<u8>>>>> =
         Mutex::new((0..items.len()).map(|_| None).collect());
     std::thread::scope(|scope| {
@@ -71,7 +63,7 @@ pub fn sign_batch(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(item) = items.get(i) else { break };
                 let r = match &item.output {
-                    None => sign_in_place(&item.input, signer, opts, Some(&group)),
+                    None => sign_file(&item.input, signer, opts),
                     Some(out) => sign_file_to(&item.input, out, signer, opts),
                 };
                 if let Ok(mut all) = results.lock() {

@@ -26,17 +26,7 @@ pub fn sign_file(
     signer: &dyn Signer,
     opts: &SignOptions,
 ) -> Result<Vec<u8>> {
-    sign_in_place(path.as_ref(), signer, opts, None)
-}
-
-/// [`sign_file`]; with `group`, the undo journal is written together with those of the other
-/// files of a batch (see [`crate::patch::GroupCommit`]).
-pub(super) fn sign_in_place(
-    path: &Path,
-    signer: &dyn Signer,
-    opts: &SignOptions,
-    group: Option<&crate::patch::GroupCommit>,
-) -> Result<Vec<u8>> {
+    let path = path.as_ref();
     crate::patch::recover_path(path)?;
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -47,11 +37,8 @@ pub(super) fn sign_in_place(
     if subject.prepare_in_place() {
         let pkcs7 = sign(subject.as_ref(), signer, opts)?;
         if let Some(patch) = subject.signature_patch(&pkcs7)? {
-            match group {
-                Some(group) => group.apply(&file, &patch, path),
-                None => crate::patch::apply(&file, &patch, Some(&crate::patch::journal_path(path))),
-            }
-            .map_err(|e| e.with_path(path))?;
+            crate::patch::apply(&file, &patch, Some(&crate::patch::journal_path(path)))
+                .map_err(|e| e.with_path(path))?;
             return Ok(pkcs7);
         }
         return rewrite(subject.as_ref(), &pkcs7, path, path);
