@@ -18,6 +18,10 @@ const CHECKS: &[(&str, Check)] = &[
     ("has_python3", Check::Tool("python3")),
     ("has_unzip", Check::Tool("unzip")),
     (
+        "has_moto",
+        Check::File("tests/data/moto-venv/bin/moto_server"),
+    ),
+    (
         "has_fetched_data",
         Check::File("tests/data/venv/bin/python"),
     ),

@@ -178,6 +178,106 @@ pub enum CryptoError {
     /// A PKCS#11 module or token could not be used (load failure, token not found).
     #[error("PKCS#11: {0}")]
     Token(String),
+    /// A cloud key service (AWS KMS, Azure Key Vault, Azure Artifact Signing, Google Cloud
+    /// KMS) refused or failed a request.
+    #[error(transparent)]
+    KeyService(KeyServiceError),
+}
+
+/// What kind of failure a cloud key service reported (see [`KeyServiceError`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum KeyServiceErrorKind {
+    /// The credentials were missing, refused or expired, or they lack the permission to use
+    /// the key (HTTP 401/403, AWS `AccessDeniedException`, `UnrecognizedClientException`...).
+    Authentication,
+    /// The key (or key version, vault, account, profile) does not exist.
+    KeyNotFound,
+    /// The key exists but cannot make this signature: it is not a signing key, it is
+    /// disabled, or it does not support the digest or algorithm asked for.
+    WrongKeyUsage,
+    /// The service asked to slow down (HTTP 429, AWS `ThrottlingException`) and the bounded
+    /// retries ran out.
+    Throttled,
+    /// The service failed (HTTP 5xx, a signing operation that failed or timed out) and the
+    /// bounded retries ran out.
+    Unavailable,
+    /// The service could not be reached: DNS, connection, TLS (an untrusted certificate) or
+    /// timeout, after the bounded retries.
+    Transport,
+    /// The service refused the request for another reason (another HTTP 4xx).
+    Rejected,
+    /// The answer could not be understood (not the documented JSON, bad base64, a
+    /// signature that does not verify with the certificate).
+    BadResponse,
+    /// The configuration is incomplete or inconsistent (no region, no credentials, a
+    /// malformed key name or credentials file).
+    Configuration,
+}
+
+impl KeyServiceErrorKind {
+    /// Whether a later retry of the same request may succeed (throttling, server errors,
+    /// transport failures).
+    pub fn is_transient(self) -> bool {
+        matches!(
+            self,
+            KeyServiceErrorKind::Throttled
+                | KeyServiceErrorKind::Unavailable
+                | KeyServiceErrorKind::Transport
+        )
+    }
+}
+
+impl fmt::Display for KeyServiceErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyServiceErrorKind::Authentication => "authentication failed",
+            KeyServiceErrorKind::KeyNotFound => "key not found",
+            KeyServiceErrorKind::WrongKeyUsage => "wrong key usage or algorithm",
+            KeyServiceErrorKind::Throttled => "throttled",
+            KeyServiceErrorKind::Unavailable => "service unavailable",
+            KeyServiceErrorKind::Transport => "cannot reach the service",
+            KeyServiceErrorKind::Rejected => "request rejected",
+            KeyServiceErrorKind::BadResponse => "unexpected answer",
+            KeyServiceErrorKind::Configuration => "configuration",
+        })
+    }
+}
+
+/// A cloud key service refused or failed a request: which service, the kind of failure (to
+/// match on), the HTTP status and the service's error code when there was an answer, and the
+/// service's message. Never holds a credential: secrets the client knows are replaced by
+/// `***` before an error is made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{service}: {kind}{}: {detail}", status_suffix(*.status, .code))]
+pub struct KeyServiceError {
+    /// The service (`AWS KMS`, `Azure Key Vault`, `Azure Artifact Signing`, `Google Cloud
+    /// KMS`, or the token service of one of them).
+    pub service: String,
+    /// What kind of failure, for matching.
+    pub kind: KeyServiceErrorKind,
+    /// The HTTP status of the answer, if there was one.
+    pub status: Option<u16>,
+    /// The service's error code (`NotFoundException`, `KeyNotFound`, `PERMISSION_DENIED`...),
+    /// if it gave one.
+    pub code: Option<String>,
+    /// What happened, for people (the service's message, or what was expected).
+    pub detail: String,
+}
+
+fn status_suffix(status: Option<u16>, code: &Option<String>) -> String {
+    match (status, code) {
+        (Some(s), Some(c)) => format!(" (HTTP {s}, {c})"),
+        (Some(s), None) => format!(" (HTTP {s})"),
+        (None, Some(c)) => format!(" ({c})"),
+        (None, None) => String::new(),
+    }
+}
+
+impl From<KeyServiceError> for Error {
+    fn from(e: KeyServiceError) -> Self {
+        Error::Crypto(CryptoError::KeyService(e))
+    }
 }
 
 fn list_or_none(items: &[String]) -> String {

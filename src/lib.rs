@@ -48,7 +48,7 @@
 //! |---|---|
 //! | [`sign`](mod@sign) | signing files and subjects: options, timestamps, nesting, batches, two-phase signing |
 //! | [`verify`] | verifying: the verifier, its policy, the typed report and reason codes |
-//! | [`signer`] | the [`Signer`] trait and the key sources (PEM, PKCS#12, PKCS#11) |
+//! | [`signer`] | the [`Signer`] trait and the key sources (PEM, PKCS#12, PKCS#11, AWS KMS, Azure, Google Cloud KMS) |
 //! | [`timestamp`] | the [`timestamp::Timestamper`] trait and the HTTP client, for signing with timestamps |
 //! | [`subject`] | the [`Subject`] trait, to use a format directly or implement one |
 //! | [`input`] | the [`Input`] trait subjects read through (files, memory) |

@@ -20,13 +20,16 @@
 //! 2. The data ranges (the new certificate table) are written and the length set.
 //! 3. The commit range (the header bytes) is written and the file synced (one sync for steps 2
 //!    and 3: with the journal durable, their order does not matter).
-//! 4. The journal is removed and the directory synced. Only now is the new file final.
+//! 4. The journal is removed. Its removal need not be durable: the journal also holds the
+//!    SHA-256 of every new range and the new length, so a journal that outlives a crash
+//!    after step 3 finds the file already new and is simply removed by [`recover`].
 //!
 //! An error in step 2 or 3 is undone at once from the journal (old bytes written back, old
 //! length restored, synced), and the journal removed. After a crash, a journal next to the
-//! file means the operation did not finish: [`recover`] writes the old bytes back, and that is
-//! idempotent, so a crash during recovery is recovered by the next one. Without a journal the
-//! file is the old one (crash before step 1 completed) or the new one (after step 4).
+//! file means the operation may not have finished: [`recover`] keeps a file that is already
+//! the new one and otherwise writes the old bytes back, and that is idempotent, so a crash
+//! during recovery is recovered by the next one. Without a journal the file is the old one
+//! (crash before step 1 completed) or the new one.
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -69,7 +72,61 @@ pub fn journal_path(path: &Path) -> PathBuf {
 }
 
 const MAGIC: &[u8; 16] = b"authsign-undo-v1";
+/// Journals that name their files and record the new state (one or many files).
+const MAGIC_V2: &[u8; 16] = b"authsign-undo-v2";
 
+/// The name of the file whose journal is at `journal` (see [`journal_path`]).
+fn target_name(journal: &Path) -> Option<String> {
+    let name = journal.file_name()?.to_string_lossy().into_owned();
+    Some(
+        name.strip_prefix('.')?
+            .strip_suffix(".authsign-undo")?
+            .to_string(),
+    )
+}
+
+fn put_u64(out: &mut Vec<u8>, v: u64) {
+    out.extend_from_slice(&v.to_le_bytes());
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    put_u64(out, b.len() as u64);
+    out.extend_from_slice(b);
+}
+
+/// One file's record in a v2 journal: its name, old and new lengths, and for each range its
+/// offset, old bytes, and the length and SHA-256 of its new bytes.
+fn encode_record(name: &str, patch: &Patch) -> Vec<u8> {
+    use sha2::Digest;
+    let mut out = Vec::new();
+    put_bytes(&mut out, name.as_bytes());
+    put_u64(&mut out, patch.old_len);
+    put_u64(&mut out, patch.new_len);
+    let ranges: Vec<&Range> = patch.data.iter().chain([&patch.commit]).collect();
+    put_u64(&mut out, ranges.len() as u64);
+    for r in ranges {
+        put_u64(&mut out, r.offset);
+        put_bytes(&mut out, &r.old);
+        put_u64(&mut out, r.new.len() as u64);
+        out.extend_from_slice(&sha2::Sha256::digest(&r.new));
+    }
+    out
+}
+
+/// A v2 journal of `records`, ending with the SHA-256 of everything before it.
+fn encode_journal_v2<'r>(records: impl ExactSizeIterator<Item = &'r [u8]>) -> Vec<u8> {
+    use sha2::Digest;
+    let mut out = MAGIC_V2.to_vec();
+    put_u64(&mut out, records.len() as u64);
+    for r in records {
+        out.extend_from_slice(r);
+    }
+    let sum = sha2::Sha256::digest(&out);
+    out.extend_from_slice(&sum);
+    out
+}
+
+#[cfg(test)]
 fn encode_journal(patch: &Patch) -> Vec<u8> {
     let mut out = MAGIC.to_vec();
     out.extend_from_slice(&patch.old_len.to_le_bytes());
@@ -83,18 +140,33 @@ fn encode_journal(patch: &Patch) -> Vec<u8> {
     out
 }
 
-/// What a journal records: the old length, and the old bytes of each range by offset.
-type Undo<'j> = (u64, Vec<(u64, &'j [u8])>);
+/// A range of the new file as a v2 journal records it: offset, length, SHA-256.
+type NewRange<'j> = (u64, u64, &'j [u8]);
 
-/// The old length and the old ranges recorded in a journal.
+/// What a journal records for one file: the old length, the old bytes of each range by
+/// offset, and (v2) the new length with each range's new length and SHA-256.
+struct Undo<'j> {
+    old_len: u64,
+    ranges: Vec<(u64, &'j [u8])>,
+    new: Option<(u64, Vec<NewRange<'j>>)>,
+}
+
+fn u64_at(b: &[u8], at: &mut usize) -> Option<u64> {
+    let v = b.get(*at..at.checked_add(8)?)?;
+    *at += 8;
+    let mut a = [0u8; 8];
+    a.copy_from_slice(v);
+    Some(u64::from_le_bytes(a))
+}
+
+fn bytes_at<'b>(b: &'b [u8], at: &mut usize, len: usize) -> Option<&'b [u8]> {
+    let v = b.get(*at..at.checked_add(len)?)?;
+    *at += len;
+    Some(v)
+}
+
+/// The undo record of a v1 journal.
 fn decode_journal(bytes: &[u8]) -> Option<Undo<'_>> {
-    fn u64_at(b: &[u8], at: &mut usize) -> Option<u64> {
-        let v = b.get(*at..at.checked_add(8)?)?;
-        *at += 8;
-        let mut a = [0u8; 8];
-        a.copy_from_slice(v);
-        Some(u64::from_le_bytes(a))
-    }
     if bytes.get(..MAGIC.len())? != MAGIC {
         return None;
     }
@@ -105,11 +177,76 @@ fn decode_journal(bytes: &[u8]) -> Option<Undo<'_>> {
     for _ in 0..count {
         let offset = u64_at(bytes, &mut at)?;
         let len = usize::try_from(u64_at(bytes, &mut at)?).ok()?;
-        let old = bytes.get(at..at.checked_add(len)?)?;
-        at += len;
-        ranges.push((offset, old));
+        ranges.push((offset, bytes_at(bytes, &mut at, len)?));
     }
-    (at == bytes.len()).then_some((old_len, ranges))
+    (at == bytes.len()).then_some(Undo {
+        old_len,
+        ranges,
+        new: None,
+    })
+}
+
+/// The record for the file called `name` in a v2 journal (`None`: not a whole v2 journal,
+/// or no record of that name).
+fn decode_journal_v2<'b>(bytes: &'b [u8], name: &str) -> Option<Undo<'b>> {
+    use sha2::Digest;
+    if bytes.get(..MAGIC_V2.len())? != MAGIC_V2 {
+        return None;
+    }
+    let body_len = bytes.len().checked_sub(32)?;
+    let (body, sum) = (bytes.get(..body_len)?, bytes.get(body_len..)?);
+    if sha2::Sha256::digest(body).as_slice() != sum {
+        return None;
+    }
+    let mut at = MAGIC_V2.len();
+    let count = u64_at(body, &mut at)?;
+    let mut found = None;
+    for _ in 0..count {
+        let name_len = usize::try_from(u64_at(body, &mut at)?).ok()?;
+        let this = bytes_at(body, &mut at, name_len)?;
+        let old_len = u64_at(body, &mut at)?;
+        let new_len = u64_at(body, &mut at)?;
+        let n = u64_at(body, &mut at)?;
+        let mut ranges = Vec::new();
+        let mut new = Vec::new();
+        for _ in 0..n {
+            let offset = u64_at(body, &mut at)?;
+            let len = usize::try_from(u64_at(body, &mut at)?).ok()?;
+            ranges.push((offset, bytes_at(body, &mut at, len)?));
+            let new_range_len = u64_at(body, &mut at)?;
+            new.push((offset, new_range_len, bytes_at(body, &mut at, 32)?));
+        }
+        if this == name.as_bytes() && found.is_none() {
+            found = Some(Undo {
+                old_len,
+                ranges,
+                new: Some((new_len, new)),
+            });
+        }
+    }
+    if at != body.len() {
+        return None;
+    }
+    found
+}
+
+/// Whether `target` already is the new file `undo` describes.
+fn is_new(target: &dyn PatchTarget, undo: &Undo<'_>) -> bool {
+    use sha2::Digest;
+    let Some((new_len, ranges)) = &undo.new else {
+        return false;
+    };
+    if target.len() != *new_len {
+        return false;
+    }
+    ranges.iter().all(|(offset, len, hash)| {
+        let Ok(len) = usize::try_from(*len) else {
+            return false;
+        };
+        let mut buf = vec![0; len];
+        target.read_exact_at(*offset, &mut buf).is_ok()
+            && sha2::Sha256::digest(&buf).as_slice() == *hash
+    })
 }
 
 /// Make the directory entry of a created, renamed or removed file durable.
@@ -159,10 +296,22 @@ pub fn apply(target: &dyn PatchTarget, patch: &Patch, journal: Option<&Path>) ->
                 j.display()
             )));
         }
-        let bytes = encode_journal(patch);
+        let name = target_name(j).unwrap_or_default();
+        let record = encode_record(&name, patch);
+        let bytes = encode_journal_v2([record.as_slice()].into_iter());
         crate::output::write_atomically(j, |out| out.write_all(&bytes).map_err(Into::into))?;
         sync_dir(j);
     }
+    forward_and_finish(target, patch, journal)
+}
+
+/// Steps 2 to 4 of an update whose journal (if any) is durable: write, sync, remove the
+/// journal; on an error, undo at once.
+fn forward_and_finish(
+    target: &dyn PatchTarget,
+    patch: &Patch,
+    journal: Option<&Path>,
+) -> Result<()> {
     // With the journal durable, the order of the writes no longer matters (recovery restores
     // every range): one sync covers them all. Without it, the data is synced before the
     // header that refers to it is written.
@@ -179,9 +328,9 @@ pub fn apply(target: &dyn PatchTarget, patch: &Patch, journal: Option<&Path>) ->
     };
     match forward() {
         Ok(()) => {
+            // Not synced: a journal that comes back after a crash finds the file new.
             if let Some(j) = journal {
                 std::fs::remove_file(j)?;
-                sync_dir(j);
             }
             Ok(())
         }
@@ -213,7 +362,8 @@ pub fn apply(target: &dyn PatchTarget, patch: &Patch, journal: Option<&Path>) ->
 }
 
 /// If an undo journal for the file is present, restore the old file from it into `target`
-/// (the file at the journal's path) and remove the journal. Returns whether there was one.
+/// (the file at the journal's path), unless the file is already the new one, and remove the
+/// journal. Returns whether there was one.
 /// A journal that cannot be read whole is an error and nothing is changed.
 pub fn recover(target: &dyn PatchTarget, journal: &Path) -> Result<bool> {
     let mut bytes = Vec::new();
@@ -222,13 +372,19 @@ pub fn recover(target: &dyn PatchTarget, journal: &Path) -> Result<bool> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
         Err(e) => return Err(e.into()),
     };
-    let (old_len, ranges) = decode_journal(&bytes).ok_or_else(|| {
-        Error::Unsupported(format!(
-            "{} is not an authsign undo journal; the file next to it was left as it is",
-            journal.display()
-        ))
-    })?;
-    write_ranges(target, ranges, old_len)?;
+    let name = target_name(journal).unwrap_or_default();
+    let undo = decode_journal(&bytes)
+        .or_else(|| decode_journal_v2(&bytes, &name))
+        .ok_or_else(|| {
+            Error::Unsupported(format!(
+                "{} is not an authsign undo journal for {name}; the file next to it was left \
+                 as it is",
+                journal.display()
+            ))
+        })?;
+    if !is_new(target, &undo) {
+        write_ranges(target, undo.ranges.iter().copied(), undo.old_len)?;
+    }
     std::fs::remove_file(journal)?;
     sync_dir(journal);
     Ok(true)
@@ -400,6 +556,12 @@ mod tests {
                     let after = std::fs::read(&path).unwrap();
                     match &result {
                         Ok(()) => assert_eq!(after, new, "crash {crash} budget {budget}"),
+                        // A process that saw the error undid it; after a crash the file is
+                        // the old one or (all writes reached the disk) the new one.
+                        Err(_) if crash => assert!(
+                            after == old || after == new,
+                            "crash {crash} budget {budget}"
+                        ),
                         Err(_) => assert_eq!(after, old, "crash {crash} budget {budget}"),
                     }
                     assert!(!journal.exists());
@@ -412,11 +574,57 @@ mod tests {
     fn journals_round_trip_and_garbage_is_refused() {
         let (patch, _) = case(&file_of(4096, 3));
         let bytes = encode_journal(&patch);
-        let (len, ranges) = decode_journal(&bytes).unwrap();
-        assert_eq!(len, patch.old_len);
-        assert_eq!(ranges.len(), 2);
+        let undo = decode_journal(&bytes).unwrap();
+        assert_eq!(undo.old_len, patch.old_len);
+        assert_eq!(undo.ranges.len(), 2);
         for cut in [0, 10, 20, bytes.len() - 1] {
             assert!(decode_journal(&bytes[..cut]).is_none());
         }
+        // v2: several files, each found by name; any damage refuses the whole journal.
+        let (other, _) = case(&file_of(2000, 9));
+        let records = [
+            encode_record("a.exe", &patch),
+            encode_record("b.exe", &other),
+        ];
+        let v2 = encode_journal_v2(records.iter().map(Vec::as_slice));
+        assert_eq!(
+            decode_journal_v2(&v2, "a.exe").unwrap().old_len,
+            patch.old_len
+        );
+        assert_eq!(
+            decode_journal_v2(&v2, "b.exe").unwrap().old_len,
+            other.old_len
+        );
+        assert!(decode_journal_v2(&v2, "c.exe").is_none());
+        for cut in [0, 20, v2.len() - 1] {
+            assert!(decode_journal_v2(&v2[..cut], "a.exe").is_none());
+        }
+        let mut flipped = v2.clone();
+        flipped[40] ^= 1;
+        assert!(decode_journal_v2(&flipped, "a.exe").is_none());
+    }
+
+    #[test]
+    fn a_journal_that_outlives_a_finished_update_keeps_the_new_file() {
+        let old = file_of(4096, 5);
+        let (patch, new) = case(&old);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("done.exe");
+        std::fs::write(&path, &old).unwrap();
+        let journal = journal_path(&path);
+        let bytes = encode_journal_v2([encode_record("done.exe", &patch).as_slice()].into_iter());
+        std::fs::write(&journal, &bytes).unwrap();
+        // The update finished, but the journal's removal did not reach the disk.
+        std::fs::write(&path, &new).unwrap();
+        assert!(recover_path(&path).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), new);
+        assert!(!journal.exists());
+        // Half done: the old file comes back.
+        std::fs::write(&journal, &bytes).unwrap();
+        let mut half = new.clone();
+        half[60..64].copy_from_slice(&old[60..64]);
+        std::fs::write(&path, &half).unwrap();
+        assert!(recover_path(&path).unwrap());
+        assert_eq!(std::fs::read(&path).unwrap(), old);
     }
 }

@@ -23,7 +23,7 @@ use authsign::signer::{
     TokenSelector,
 };
 use authsign::verify::{Policy, Verifier};
-use authsign::{Error, FileInput, SignOptions};
+use authsign::{DigestAlgorithm, Error, FileInput, SignOptions};
 use common::{example, fixture, in_ci, pki, pki_text, require_tool};
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::object::{Attribute, CertificateType, KeyType, ObjectClass};
@@ -48,6 +48,8 @@ const TOKEN: &str = "authsign-test";
 const EMPTY_TOKEN: &str = "authsign-empty";
 const USER_PIN: &str = "4711-test";
 const SO_PIN: &str = "so-0815-test";
+/// The label two tokens share (told apart by serial number).
+const TWIN: &str = "authsign-twin";
 const PIN_VAR: &str = "AUTHSIGN_TEST_PIN";
 
 struct Hsm {
@@ -122,7 +124,7 @@ fn make_tokens(module: PathBuf) -> Hsm {
         )) => {}
         Err(e) => panic!("C_Initialize: {e}"),
     }
-    for label in [TOKEN, EMPTY_TOKEN] {
+    for label in [TOKEN, EMPTY_TOKEN, TWIN, TWIN] {
         init_token(&ctx, label);
     }
     let slot = slot_of(&ctx, TOKEN);
@@ -132,6 +134,14 @@ fn make_tokens(module: PathBuf) -> Hsm {
         .expect("user login");
     import_rsa(&session, "rsa-key", &[0x01], "leaf-rsa.key");
     import_p256(&session, "p256-key", &[0x02], "leaf-p256.sec1.key");
+    // The RSA key again, as a real signing token keeps it: the PIN before every signature.
+    import_rsa_with(
+        &session,
+        "rsa-always",
+        &[0x03],
+        "leaf-rsa.key",
+        &[Attribute::AlwaysAuthenticate(true)],
+    );
     // The RSA leaf and its issuer on the token; the P-256 key has no certificate there.
     let chain =
         authsign::certificates_from_pem(pki_text("leaf-rsa-chain.pem").as_bytes()).expect("chain");
@@ -157,7 +167,28 @@ fn make_tokens(module: PathBuf) -> Hsm {
     }
     session.logout().expect("logout");
     drop(session);
+    // Two tokens with one label; only the first holds a key.
+    let twin = twin_slots(&ctx)[0];
+    let session = ctx.open_rw_session(twin).expect("rw session");
+    session
+        .login(UserType::User, Some(&AuthPin::from(USER_PIN.to_string())))
+        .expect("user login");
+    import_p256(&session, "twin-key", &[0x07], "leaf-p256.sec1.key");
+    session.logout().expect("logout");
     Hsm { module, conf }
+}
+
+/// The slots of the two tokens labelled [`TWIN`], in slot order.
+fn twin_slots(ctx: &Pkcs11) -> Vec<cryptoki::slot::Slot> {
+    ctx.get_slots_with_token()
+        .expect("slots")
+        .into_iter()
+        .filter(|s| {
+            ctx.get_token_info(*s)
+                .map(|t| t.label().trim_end() == TWIN)
+                .unwrap_or(false)
+        })
+        .collect()
 }
 
 /// Initialises a fresh token labelled `label` with the SO and user PINs.
@@ -174,8 +205,8 @@ fn init_token(ctx: &Pkcs11, label: &str) {
         .expect("SoftHSM2 offers an uninitialised slot");
     ctx.init_token(free, &AuthPin::from(SO_PIN.to_string()), label)
         .expect("init token");
-    let slot = slot_of(ctx, label);
-    let session = ctx.open_rw_session(slot).expect("rw session");
+    // The slot just initialised (not found by label: two tokens may share one).
+    let session = ctx.open_rw_session(free).expect("rw session");
     session
         .login(UserType::So, Some(&AuthPin::from(SO_PIN.to_string())))
         .expect("SO login");
@@ -205,30 +236,45 @@ fn pem_der(name: &str, label: &str) -> Vec<u8> {
 }
 
 fn import_rsa(session: &cryptoki::session::Session, label: &str, id: &[u8], file: &str) {
+    import_rsa_with(session, label, id, file, &[]);
+}
+
+fn import_rsa_with(
+    session: &cryptoki::session::Session,
+    label: &str,
+    id: &[u8],
+    file: &str,
+    extra: &[Attribute],
+) {
     let pkcs8 = pem_der(file, "PRIVATE KEY");
     let info = pkcs8::PrivateKeyInfoRef::from_der(&pkcs8).expect("PKCS#8");
     let k =
         pkcs1::RsaPrivateKey::<UintRef<'_>>::from_der(info.private_key.as_bytes()).expect("PKCS#1");
     let b = |u: UintRef<'_>| u.as_bytes().to_vec();
     session
-        .create_object(&[
-            Attribute::Class(ObjectClass::PRIVATE_KEY),
-            Attribute::KeyType(KeyType::RSA),
-            Attribute::Token(true),
-            Attribute::Private(true),
-            Attribute::Sensitive(true),
-            Attribute::Sign(true),
-            Attribute::Label(label.as_bytes().to_vec()),
-            Attribute::Id(id.to_vec()),
-            Attribute::Modulus(b(k.modulus)),
-            Attribute::PublicExponent(b(k.public_exponent)),
-            Attribute::PrivateExponent(b(k.private_exponent)),
-            Attribute::Prime1(b(k.prime1)),
-            Attribute::Prime2(b(k.prime2)),
-            Attribute::Exponent1(b(k.exponent1)),
-            Attribute::Exponent2(b(k.exponent2)),
-            Attribute::Coefficient(b(k.coefficient)),
-        ])
+        .create_object(
+            &[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::KeyType(KeyType::RSA),
+                Attribute::Token(true),
+                Attribute::Private(true),
+                Attribute::Sensitive(true),
+                Attribute::Sign(true),
+                Attribute::Label(label.as_bytes().to_vec()),
+                Attribute::Id(id.to_vec()),
+                Attribute::Modulus(b(k.modulus)),
+                Attribute::PublicExponent(b(k.public_exponent)),
+                Attribute::PrivateExponent(b(k.private_exponent)),
+                Attribute::Prime1(b(k.prime1)),
+                Attribute::Prime2(b(k.prime2)),
+                Attribute::Exponent1(b(k.exponent1)),
+                Attribute::Exponent2(b(k.exponent2)),
+                Attribute::Coefficient(b(k.coefficient)),
+            ]
+            .into_iter()
+            .chain(extra.iter().cloned())
+            .collect::<Vec<_>>(),
+        )
         .expect("import RSA key");
 }
 
@@ -595,4 +641,232 @@ fn cli_errors_are_clear_and_leave_the_input_untouched() {
         .filter_map(|e| e.ok().map(|e| e.file_name()))
         .collect();
     assert_eq!(names.len(), 1, "temporary files left behind: {names:?}");
+}
+
+// ---- tokens as they behave in the field ----
+
+/// The always-authenticate RSA key (chain from PEM: the token holds no certificate for it).
+fn always_auth_options(hsm: &Hsm) -> Pkcs11Options {
+    let mut o = options(
+        hsm,
+        TOKEN,
+        KeySelector::Label("rsa-always".into()),
+        USER_PIN,
+    );
+    o.certificates = Some(pem_chain("leaf-rsa"));
+    o
+}
+
+/// Copies of hello64.exe in `dir`.
+fn pe_copies(dir: &Path, n: usize) -> Vec<PathBuf> {
+    (0..n)
+        .map(|i| {
+            let p = dir.join(format!("app{i:02}.exe"));
+            std::fs::copy(fixture(SUBJECTS[0]), &p).expect("copy");
+            p
+        })
+        .collect()
+}
+
+fn assert_valid_file(path: &Path) {
+    let anchors = authsign::certificates_from_pem(pki_text("root.pem").as_bytes()).expect("root");
+    let report = Verifier::new(Policy::with_trusted(anchors))
+        .verify_path(path)
+        .expect("verify");
+    assert!(
+        report.is_valid(),
+        "{}: {}",
+        path.display(),
+        report.to_json()
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(all(has_osslsigncode, has_softhsm2)),
+    ignore = "needs osslsigncode, softhsm2-util"
+)]
+fn always_authenticate_key_signs_files_and_a_batch_of_20() {
+    let Some((_lock, hsm)) = hsm() else { return };
+    let signer = Pkcs11Signer::open(always_auth_options(hsm)).expect("open always-auth key");
+    assert!(signer.always_authenticate());
+    // Bare digests cannot be signed (the PIN must follow C_SignInit): a clear error.
+    let e = signer.sign_digest(DigestAlgorithm::Sha256, &[3; 32]);
+    assert!(
+        matches!(&e, Err(Error::Crypto(CryptoError::Token(m))) if m.contains("CKA_ALWAYS_AUTHENTICATE")),
+        "{e:?}"
+    );
+    // Files: the token's hash-and-sign gives the same bytes as the PEM key.
+    let pem = LocalSigner::from_files(pki("leaf-rsa.key"), &[pki("leaf-rsa-chain.pem")])
+        .expect("PEM signer");
+    let dir = common::TempDir::new();
+    for subject in SUBJECTS {
+        let ours = signed_file(&signer, &fixture(subject));
+        assert!(ours == signed_file(&pem, &fixture(subject)), "{subject}");
+        assert_verifies(dir.path(), &subject.replace('/', "-"), &ours);
+    }
+    // A batch of 20, in place, through the library's batch (workers take turns on the token).
+    let files = pe_copies(dir.path(), 20);
+    let items: Vec<_> = files.iter().map(authsign::BatchItem::in_place).collect();
+    let shared = authsign::signer::Serialized::new(signer);
+    let results = authsign::sign_batch(&items, &shared, &SignOptions::default());
+    for (f, r) in files.iter().zip(&results) {
+        assert!(r.is_ok(), "{}: {r:?}", f.display());
+        assert_valid_file(f);
+    }
+    common::assert_osslsigncode_accepts(&files[19]);
+}
+
+/// A signer that, before its `after`-th signature, finalises the PKCS#11 module (every
+/// session of the process is closed) and initialises it again with one more token, so the
+/// slot list changes too.
+struct LoseSessionAfter<'a> {
+    inner: &'a Pkcs11Signer,
+    module: PathBuf,
+    after: usize,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+impl Signer for LoseSessionAfter<'_> {
+    fn certificates(&self) -> &[x509_cert::Certificate] {
+        self.inner.certificates()
+    }
+    fn algorithm(&self) -> SignatureAlgorithm {
+        self.inner.algorithm()
+    }
+    fn sign_digest(&self, alg: DigestAlgorithm, digest: &[u8]) -> authsign::Result<Vec<u8>> {
+        self.sign_message(alg, &[], digest)
+    }
+    fn sign_message(
+        &self,
+        alg: DigestAlgorithm,
+        message: &[u8],
+        digest: &[u8],
+    ) -> authsign::Result<Vec<u8>> {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n == self.after {
+            let other = Pkcs11::new(&self.module).expect("load");
+            other.finalize().expect("C_Finalize: every session closed");
+            let again = Pkcs11::new(&self.module).expect("load");
+            again
+                .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+                .expect("C_Initialize");
+            init_token(&again, "authsign-late");
+        }
+        self.inner.sign_message(alg, message, digest)
+    }
+}
+
+#[test]
+#[cfg_attr(not(has_softhsm2), ignore = "needs softhsm2-util")]
+fn a_session_lost_mid_batch_is_opened_again() {
+    let Some((_lock, hsm)) = hsm() else { return };
+    for key in ["rsa-key", "rsa-always"] {
+        let mut o = options(hsm, TOKEN, KeySelector::Label(key.into()), USER_PIN);
+        o.certificates = Some(pem_chain("leaf-rsa"));
+        let signer = Pkcs11Signer::open(o).expect("open");
+        let losing = LoseSessionAfter {
+            inner: &signer,
+            module: hsm.module.clone(),
+            after: 10,
+            calls: Default::default(),
+        };
+        let dir = common::TempDir::new();
+        let files = pe_copies(dir.path(), 20);
+        // One file after another: the 11th signature finds its session gone.
+        for f in &files {
+            authsign::sign_file(f, &losing, &SignOptions::default())
+                .unwrap_or_else(|e| panic!("{key} {}: {e}", f.display()));
+            assert_valid_file(f);
+        }
+        assert_eq!(losing.calls.load(std::sync::atomic::Ordering::SeqCst), 20);
+    }
+}
+
+#[test]
+#[cfg_attr(not(has_softhsm2), ignore = "needs softhsm2-util")]
+fn tokens_sharing_a_label_are_told_apart_by_serial() {
+    let Some((_lock, hsm)) = hsm() else { return };
+    let ctx = Pkcs11::new(&hsm.module).expect("load");
+    let _ = ctx.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK));
+    let serials: Vec<String> = twin_slots(&ctx)
+        .into_iter()
+        .map(|s| {
+            ctx.get_token_info(s)
+                .expect("info")
+                .serial_number()
+                .trim()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(serials.len(), 2, "{serials:?}");
+    assert_ne!(serials[0], serials[1]);
+    // By label: ambiguous, and the error lists both serials.
+    let mut o = options(hsm, TWIN, KeySelector::Label("twin-key".into()), USER_PIN);
+    o.certificates = Some(pem_chain("leaf-p256"));
+    let e = Pkcs11Signer::open(o.clone());
+    assert!(
+        matches!(&e, Err(Error::Crypto(CryptoError::Token(m)))
+            if m.contains("choose one by serial") && m.contains(&serials[0]) && m.contains(&serials[1])),
+        "{e:?}"
+    );
+    // By serial: the token with the key signs; the other has no such key.
+    let mut opened = Vec::new();
+    for serial in &serials {
+        o.token = TokenSelector::Serial(serial.clone());
+        match Pkcs11Signer::open(o.clone()) {
+            Ok(signer) => opened.push(signer),
+            Err(Error::Crypto(CryptoError::KeyNotFound { .. })) => {}
+            Err(e) => panic!("serial {serial}: {e}"),
+        }
+    }
+    let [signer] = &opened[..] else {
+        panic!("one twin holds the key, {} opened", opened.len())
+    };
+    let dir = common::TempDir::new();
+    assert_verifies(
+        dir.path(),
+        "twin.exe",
+        &signed_file(signer, &fixture(SUBJECTS[0])),
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(all(has_osslsigncode, has_softhsm2)),
+    ignore = "needs osslsigncode, softhsm2-util"
+)]
+fn cli_signs_pe_cab_and_msi_in_one_batch_with_an_always_authenticate_key() {
+    let Some((_lock, hsm)) = hsm() else { return };
+    let dir = common::TempDir::new();
+    let inputs: Vec<PathBuf> = [
+        "pe/hello64.exe",
+        "cab/gcab-mszip.cab",
+        "third-party/minimal.msi",
+    ]
+    .iter()
+    .map(|s| {
+        let p = dir.path().join(Path::new(s).file_name().expect("name"));
+        std::fs::copy(fixture(s), &p).expect("copy");
+        p
+    })
+    .collect();
+    let chain = pki("leaf-rsa-chain.pem");
+    let mut args = vec![
+        "--pkcs11-token",
+        TOKEN,
+        "--pkcs11-key",
+        "rsa-always",
+        "--pin-env",
+        PIN_VAR,
+        "--cert",
+        chain.to_str().expect("utf-8"),
+    ];
+    args.extend(inputs.iter().map(|p| p.to_str().expect("utf-8")));
+    let o = sign_cli(hsm, &args, Some(USER_PIN));
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for f in &inputs {
+        assert_valid_file(f);
+        common::assert_osslsigncode_accepts(f);
+    }
 }

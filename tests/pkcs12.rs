@@ -5,6 +5,8 @@
 #![cfg(feature = "pkcs12")]
 
 mod common;
+#[cfg(feature = "http")]
+mod tsa;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -237,4 +239,59 @@ fn cli_wrong_pfx_password_fails_clearly_and_leaves_the_input_untouched() {
         2,
         "temporary files left behind: {leftovers:?}"
     );
+}
+
+/// `sign --pfx F --timestamp URL *.dll`: one batch call signs and timestamps every DLL (the
+/// PKCS#12 key source in a batch, and bounded parallel requests to a local TSA).
+#[test]
+#[cfg(feature = "http")]
+#[cfg_attr(
+    not(all(has_openssl, has_osslsigncode)),
+    ignore = "needs openssl, osslsigncode"
+)]
+fn cli_pfx_batch_signs_and_timestamps_every_dll() {
+    if !require_tool("openssl") {
+        return;
+    }
+    let tsa = tsa::TsaServer::start(tsa::Protocol::Rfc3161);
+    let dir = TempDir::new();
+    let p12 = make_p12(dir.path(), "leaf-rsa", Encryption::Modern).expect("p12");
+    let dlls: Vec<PathBuf> = (0..12)
+        .map(|i| {
+            let p = dir.path().join(format!("lib{i:02}.dll"));
+            let src = if i % 2 == 0 {
+                "pe/lib64.dll"
+            } else {
+                "pe/lib32.dll"
+            };
+            std::fs::copy(fixture(src), &p).unwrap();
+            p
+        })
+        .collect();
+    let o = Command::new(example("sign"))
+        .arg("--pfx")
+        .arg(&p12)
+        .args(["--pfx-password-env", "AUTHSIGN_TEST_PFX_PASS"])
+        .env("AUTHSIGN_TEST_PFX_PASS", PASSWORD)
+        .args(["--timestamp", &tsa.url()])
+        .args(&dlls)
+        .output()
+        .expect("run sign");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(tsa.requests(), dlls.len(), "one timestamp request per file");
+    let roots = authsign::certificates_from_pem(&std::fs::read(pki("root.pem")).unwrap()).unwrap();
+    for dll in &dlls {
+        let report =
+            authsign::verify::Verifier::new(authsign::verify::Policy::with_trusted(roots.clone()))
+                .verify_path(dll)
+                .unwrap();
+        assert!(report.is_valid(), "{}: {}", dll.display(), report.to_json());
+        assert_eq!(
+            report.signatures[0].timestamps.len(),
+            1,
+            "{}",
+            dll.display()
+        );
+    }
+    common::assert_osslsigncode_accepts(&dlls[0]);
 }

@@ -47,6 +47,41 @@ pub struct KeyArgs {
     /// File whose first line is the token's user PIN.
     #[arg(long, requires = "pkcs11_module", conflicts_with = "pin_env")]
     pub pin_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub cloud: CloudKeyArgs,
+}
+
+/// Cloud key services (features `aws-kms`, `azure`, `gcp-kms`). Credentials, regions and
+/// endpoints come from each service's usual environment variables (manual: signers).
+#[derive(clap::Args, Debug)]
+pub struct CloudKeyArgs {
+    /// AWS KMS key: key id, key ARN, alias/NAME or alias ARN (needs --cert: KMS keeps no
+    /// certificates).
+    #[arg(long, value_name = "KEY", conflicts_with_all = ["key", "pfx", "pkcs11_module"])]
+    pub aws_kms_key: Option<String>,
+    /// Azure Key Vault URL (https://NAME.vault.azure.net), with --azure-key.
+    #[arg(long, value_name = "URL", requires = "azure_key", conflicts_with_all = ["key", "pfx", "pkcs11_module", "aws_kms_key"])]
+    pub azure_key_vault: Option<String>,
+    /// Name of the key (and of its certificate) in the Azure Key Vault. Without --cert the
+    /// chain is the vault certificate of that name.
+    #[arg(long, value_name = "NAME", requires = "azure_key_vault")]
+    pub azure_key: Option<String>,
+    /// Version of the Azure Key Vault key (default: the current one).
+    #[arg(long, value_name = "VERSION", requires = "azure_key_vault")]
+    pub azure_key_version: Option<String>,
+    /// Azure Artifact Signing (Trusted Signing) endpoint, e.g. https://eus.codesigning.azure.net
+    #[arg(long, value_name = "ENDPOINT", requires_all = ["artifact_signing_account", "artifact_signing_profile"], conflicts_with_all = ["key", "pfx", "pkcs11_module", "aws_kms_key", "azure_key_vault"])]
+    pub artifact_signing: Option<String>,
+    /// Azure Artifact Signing account name.
+    #[arg(long, value_name = "ACCOUNT", requires = "artifact_signing")]
+    pub artifact_signing_account: Option<String>,
+    /// Azure Artifact Signing certificate profile name.
+    #[arg(long, value_name = "PROFILE", requires = "artifact_signing")]
+    pub artifact_signing_profile: Option<String>,
+    /// Google Cloud KMS key version:
+    /// projects/P/locations/L/keyRings/R/cryptoKeys/K/cryptoKeyVersions/V (needs --cert).
+    #[arg(long, value_name = "RESOURCE", conflicts_with_all = ["key", "pfx", "pkcs11_module", "aws_kms_key", "azure_key_vault", "artifact_signing"])]
+    pub gcp_kms_key: Option<String>,
 }
 
 /// A secret from `--X-env VAR` or `--X-file PATH`, if either is given.
@@ -62,6 +97,9 @@ impl KeyArgs {
     /// The key these flags (with `--key` and `--cert`) name: a PKCS#11 token, a PKCS#12 file,
     /// or a PEM key with its chain.
     pub fn source(&self, key: Option<&Path>, certs: &[PathBuf]) -> Result<KeySource> {
+        if let Some(source) = self.cloud.source(certs)? {
+            return Ok(source);
+        }
         if let Some(module) = &self.pkcs11_module {
             return pkcs11_source(self, module, certs);
         }
@@ -81,7 +119,7 @@ impl KeyArgs {
             });
         }
         let key =
-            key.ok_or_else(|| usage("--key, --pfx or --pkcs11-module is required to sign"))?;
+            key.ok_or_else(|| usage("a key is required to sign: --key, --pfx, --pkcs11-module, --aws-kms-key, --azure-key-vault, --artifact-signing or --gcp-kms-key"))?;
         Ok(KeySource::Pem {
             key: key.to_path_buf(),
             certificates: certs.to_vec(),
@@ -121,6 +159,72 @@ fn pkcs11_source(k: &KeyArgs, module: &Path, certs: &[PathBuf]) -> Result<KeySou
 #[cfg(not(feature = "pkcs11"))]
 fn pkcs11_source(_k: &KeyArgs, _module: &Path, _certs: &[PathBuf]) -> Result<KeySource> {
     Err(usage("PKCS#11 tokens: build with `--features pkcs11`"))
+}
+
+impl CloudKeyArgs {
+    /// The cloud key these flags name, if any.
+    pub fn source(&self, certs: &[PathBuf]) -> Result<Option<KeySource>> {
+        let chain = || -> Result<Option<Vec<authsign::Certificate>>> {
+            (!certs.is_empty())
+                .then(|| authsign::signer::certificates_from_files(certs))
+                .transpose()
+        };
+        let _ = &chain;
+        if let Some(key) = &self.aws_kms_key {
+            #[cfg(feature = "aws-kms")]
+            {
+                let chain = chain()?.ok_or_else(|| usage("--aws-kms-key needs --cert"))?;
+                let opts = authsign::signer::aws_kms::AwsKmsOptions::new(key, chain);
+                return Ok(Some(KeySource::AwsKms(opts)));
+            }
+            #[cfg(not(feature = "aws-kms"))]
+            return Err(usage(&format!(
+                "--aws-kms-key {key}: build with `--features aws-kms`"
+            )));
+        }
+        if let (Some(vault), Some(name)) = (&self.azure_key_vault, &self.azure_key) {
+            #[cfg(feature = "azure")]
+            {
+                let mut opts = authsign::signer::azure::KeyVaultOptions::new(vault, name);
+                opts.version.clone_from(&self.azure_key_version);
+                opts.certificates = chain()?;
+                return Ok(Some(KeySource::AzureKeyVault(opts)));
+            }
+            #[cfg(not(feature = "azure"))]
+            return Err(usage(&format!(
+                "--azure-key-vault {vault} --azure-key {name}: build with `--features azure`"
+            )));
+        }
+        if let (Some(endpoint), Some(account), Some(profile)) = (
+            &self.artifact_signing,
+            &self.artifact_signing_account,
+            &self.artifact_signing_profile,
+        ) {
+            #[cfg(feature = "azure")]
+            {
+                let mut opts = authsign::signer::azure::ArtifactSigningOptions::new(
+                    endpoint, account, profile,
+                );
+                opts.certificates = chain()?;
+                return Ok(Some(KeySource::ArtifactSigning(opts)));
+            }
+            #[cfg(not(feature = "azure"))]
+            return Err(usage(&format!("--artifact-signing {endpoint} ({account}/{profile}): build with `--features azure`")));
+        }
+        if let Some(key) = &self.gcp_kms_key {
+            #[cfg(feature = "gcp-kms")]
+            {
+                let chain = chain()?.ok_or_else(|| usage("--gcp-kms-key needs --cert"))?;
+                let opts = authsign::signer::gcp_kms::GcpKmsOptions::new(key, chain);
+                return Ok(Some(KeySource::GcpKms(opts)));
+            }
+            #[cfg(not(feature = "gcp-kms"))]
+            return Err(usage(&format!(
+                "--gcp-kms-key {key}: build with `--features gcp-kms`"
+            )));
+        }
+        Ok(None)
+    }
 }
 
 /// The timestamp flags.

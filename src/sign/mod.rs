@@ -343,7 +343,8 @@ fn sign_into(
     let new = pending
         .iter()
         .map(|p| {
-            let signature = signer.sign_digest(p.digest_algorithm(), p.digest())?;
+            let signature =
+                signer.sign_message(p.digest_algorithm(), p.signed_attributes(), p.digest())?;
             p.finish(&signature)
         })
         .collect::<Result<Vec<_>>>()?;

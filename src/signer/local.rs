@@ -355,25 +355,30 @@ impl Signer for LocalSigner {
 
     fn sign_digest(&self, alg: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>> {
         super::check_digest_length(alg, digest)?;
-        let sign_err = |e: &dyn fmt::Display| Error::Crypto(CryptoError::Sign(e.to_string()));
-        match &self.key {
-            Key::Rsa(k) => {
-                let scheme = rsa::Pkcs1v15Sign {
-                    hash_len: Some(alg.output_size()),
-                    prefix: digest_info_prefix(alg).into(),
-                };
-                k.sign(scheme, digest).map_err(|e| sign_err(&e))
-            }
-            Key::P256(k) => {
-                let sig: p256::ecdsa::DerSignature =
-                    k.sign_prehash(digest).map_err(|e| sign_err(&e))?;
-                Ok(sig.as_bytes().to_vec())
-            }
-            Key::P384(k) => {
-                let sig: p384::ecdsa::DerSignature =
-                    k.sign_prehash(digest).map_err(|e| sign_err(&e))?;
-                Ok(sig.as_bytes().to_vec())
-            }
+        sign_with(&self.key, alg, digest)
+    }
+}
+
+/// Signs the `alg` digest `digest` with `key`: PKCS#1 v1.5 over the DigestInfo, or DER ECDSA.
+pub(super) fn sign_with(key: &Key, alg: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>> {
+    let sign_err = |e: &dyn fmt::Display| Error::Crypto(CryptoError::Sign(e.to_string()));
+    match key {
+        Key::Rsa(k) => {
+            let scheme = rsa::Pkcs1v15Sign {
+                hash_len: Some(alg.output_size()),
+                prefix: digest_info_prefix(alg).into(),
+            };
+            k.sign(scheme, digest).map_err(|e| sign_err(&e))
+        }
+        Key::P256(k) => {
+            let sig: p256::ecdsa::DerSignature =
+                k.sign_prehash(digest).map_err(|e| sign_err(&e))?;
+            Ok(sig.as_bytes().to_vec())
+        }
+        Key::P384(k) => {
+            let sig: p384::ecdsa::DerSignature =
+                k.sign_prehash(digest).map_err(|e| sign_err(&e))?;
+            Ok(sig.as_bytes().to_vec())
         }
     }
 }

@@ -31,6 +31,16 @@ pub trait Signer {
     /// RSA signers wrap it in a DigestInfo and apply PKCS#1 v1.5 padding; ECDSA signers return
     /// a DER `Ecdsa-Sig-Value`.
     fn sign_digest(&self, alg: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>>;
+
+    /// Sign `message` (the DER signed attributes), whose `alg` digest `digest` is already
+    /// computed. Signing a file goes through this method. The default signs `digest`; a
+    /// signer whose key must hash on its device overrides it (a PKCS#11 key that asks for
+    /// the PIN before every signature can only be used with the token's hash-and-sign
+    /// mechanisms).
+    fn sign_message(&self, alg: DigestAlgorithm, message: &[u8], digest: &[u8]) -> Result<Vec<u8>> {
+        let _ = message;
+        self.sign_digest(alg, digest)
+    }
 }
 
 #[cfg(feature = "local-keys")]
@@ -40,7 +50,13 @@ pub use local::LocalSigner;
 
 /// Refuse a digest whose length is not `alg`'s, or of an algorithm authsign never signs with
 /// (MD5), before a key or token is asked to sign it.
-#[cfg(any(feature = "local-keys", feature = "pkcs11"))]
+#[cfg(any(
+    feature = "local-keys",
+    feature = "pkcs11",
+    feature = "aws-kms",
+    feature = "azure",
+    feature = "gcp-kms"
+))]
 pub(crate) fn check_digest_length(alg: DigestAlgorithm, digest: &[u8]) -> Result<()> {
     if !alg.can_sign() {
         return Err(crate::error::CryptoError::UnsupportedAlgorithm(format!(
@@ -89,18 +105,64 @@ impl SignatureAlgorithm {
 pub mod pkcs11;
 #[cfg(feature = "pkcs11")]
 pub use pkcs11::{KeySelector, Pkcs11Options, Pkcs11Signer, TokenSelector};
+#[cfg(feature = "aws-kms")]
+pub mod aws_kms;
+#[cfg(feature = "azure")]
+pub mod azure;
+#[cfg(feature = "gcp-kms")]
+pub mod gcp_kms;
+#[cfg(feature = "https")]
+mod https;
 #[cfg(feature = "pkcs12")]
 mod pkcs12;
+#[cfg(feature = "https")]
+pub use https::HttpOptions;
 mod secret;
+#[cfg(feature = "aws-kms")]
+mod sigv4;
 mod source;
 pub use crate::crypto::{digest_info_prefix, verify_signed_digest};
 pub use secret::Secret;
 pub use source::{certificates_from_files, KeySource};
 
+/// Checks that `signature`, which a key service made over `digest`, verifies with the leaf
+/// certificate's public key (so a service that signed with another key is caught before the
+/// signature is embedded).
+#[cfg(any(feature = "aws-kms", feature = "azure", feature = "gcp-kms"))]
+fn check_signature(
+    client: &https::Client,
+    certificates: &[Certificate],
+    alg: DigestAlgorithm,
+    digest: &[u8],
+    signature: &[u8],
+) -> Result<()> {
+    let leaf = certificates
+        .first()
+        .ok_or_else(|| crate::Error::InvalidArgument("no signer certificate".into()))?;
+    verify_signed_digest(
+        leaf.tbs_certificate().subject_public_key_info(),
+        alg,
+        digest,
+        signature,
+    )
+    .map_err(|e| {
+        client.error(
+            crate::error::KeyServiceErrorKind::BadResponse,
+            None,
+            None,
+            format!(
+                "the signature does not verify with the public key of {} ({e}): the service \
+                 signed with another key than the certificate's",
+                leaf.tbs_certificate().subject()
+            ),
+        )
+    })
+}
+
 /// Orders a certificate chain: `leaf` first, then each issuer found among `others` (matched by
 /// subject name, self-signed certificates end the chain). Certificates of `others` that are not
 /// on the leaf's path are left out; duplicates of one certificate are kept once.
-#[cfg(any(feature = "pkcs11", feature = "pkcs12"))]
+#[cfg(any(feature = "pkcs11", feature = "pkcs12", feature = "azure"))]
 pub(crate) fn chain_from(leaf: Certificate, mut others: Vec<Certificate>) -> Vec<Certificate> {
     others.retain(|c| c != &leaf);
     let mut chain = vec![leaf];
@@ -155,5 +217,12 @@ impl<S: Signer> Signer for Serialized<S> {
             .lock()
             .map_err(|_| crate::Error::Signer("a previous signing call panicked".into()))?;
         guard.sign_digest(alg, digest)
+    }
+    fn sign_message(&self, alg: DigestAlgorithm, message: &[u8], digest: &[u8]) -> Result<Vec<u8>> {
+        let guard = self
+            .inner
+            .lock()
+            .map_err(|_| crate::Error::Signer("a previous signing call panicked".into()))?;
+        guard.sign_message(alg, message, digest)
     }
 }

@@ -31,6 +31,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
+use cryptoki::context::Function;
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
 use cryptoki::mechanism::Mechanism;
@@ -101,12 +102,32 @@ pub struct Pkcs11Options {
 ///
 /// Holds one logged-in read-only session; it is `Send` but not `Sync` (PKCS#11 sessions must
 /// not be used from two threads at once).
+///
+/// As real tokens need:
+/// - a key with `CKA_ALWAYS_AUTHENTICATE` gets the PIN again (`C_Login` with
+///   `CKU_CONTEXT_SPECIFIC`) right after `C_SignInit`, before every signature; such keys sign
+///   with the token's hash-and-sign mechanisms (`CKM_SHA256_RSA_PKCS`, `CKM_ECDSA_SHA256`...),
+///   through [`Signer::sign_message`], which signing files uses;
+/// - a session that is lost (closed, the module re-initialised, the token re-inserted,
+///   possibly in another slot) is opened again once, on the token with the same serial
+///   number, logged in, and the signature retried;
+/// - tokens are chosen by label, or by serial number when several share a label.
 pub struct Pkcs11Signer {
-    session: Session,
-    key: ObjectHandle,
+    ctx: Pkcs11,
+    live: std::cell::RefCell<Live>,
+    reopen_token: TokenSelector,
+    key_selector: KeySelector,
+    pin: Option<Secret>,
+    always_authenticate: bool,
     algorithm: SignatureAlgorithm,
     certificates: Vec<Certificate>,
     token_label: String,
+}
+
+/// The session in use and the key's handle in it.
+struct Live {
+    session: Session,
+    key: ObjectHandle,
 }
 
 impl fmt::Debug for Pkcs11Signer {
@@ -114,6 +135,7 @@ impl fmt::Debug for Pkcs11Signer {
         f.debug_struct("Pkcs11Signer")
             .field("token", &self.token_label)
             .field("algorithm", &self.algorithm)
+            .field("always_authenticate", &self.always_authenticate)
             .field("certificates", &self.certificates.len())
             .finish_non_exhaustive()
     }
@@ -222,7 +244,7 @@ fn load_module(path: &std::path::Path) -> Result<Pkcs11> {
 }
 
 /// Finds the slot of the token `selector` names; errors list the tokens present.
-fn find_slot(ctx: &Pkcs11, selector: &TokenSelector) -> Result<(Slot, String)> {
+fn find_slot(ctx: &Pkcs11, selector: &TokenSelector) -> Result<(Slot, String, String)> {
     let slots = ctx
         .get_slots_with_token()
         .map_err(ck_err("listing the slots"))?;
@@ -243,7 +265,7 @@ fn find_slot(ctx: &Pkcs11, selector: &TokenSelector) -> Result<(Slot, String)> {
             TokenSelector::Only => true,
         };
         if hit {
-            found.push((slot, label.clone()));
+            found.push((slot, label.clone(), serial.clone()));
         }
         present.push(format!("{label:?} (serial {serial})"));
     }
@@ -444,7 +466,7 @@ impl Pkcs11Signer {
     /// [`CryptoError::KeyCertificateMismatch`] when it is another key of the same type.
     pub fn open(options: Pkcs11Options) -> Result<Self> {
         let ctx = load_module(&options.module)?;
-        let (slot, token_label) = find_slot(&ctx, &options.token)?;
+        let (slot, token_label, serial) = find_slot(&ctx, &options.token)?;
         let session = ctx
             .open_ro_session(slot)
             .map_err(ck_err("opening a session"))?;
@@ -473,6 +495,10 @@ impl Pkcs11Signer {
                 ],
             )
             .map_err(ck_err("reading key attributes"))?;
+        let always_authenticate = session
+            .get_attributes(key, &[AttributeType::AlwaysAuthenticate])
+            .ok()
+            .is_some_and(|a| a.contains(&Attribute::AlwaysAuthenticate(true)));
         let kind = token_key_kind(
             key_type_attr(&attrs),
             attr_bytes(&attrs, AttributeType::EcParams),
@@ -514,9 +540,18 @@ impl Pkcs11Signer {
                 certificate: cert_kind.name().to_string(),
             }));
         }
+        let reopen_token = if serial.is_empty() {
+            options.token.clone()
+        } else {
+            TokenSelector::Serial(serial)
+        };
         let signer = Self {
-            session,
-            key,
+            ctx,
+            live: std::cell::RefCell::new(Live { session, key }),
+            reopen_token,
+            key_selector: options.key.clone(),
+            pin: options.pin,
+            always_authenticate,
             algorithm: kind.algorithm(),
             certificates,
             token_label,
@@ -542,8 +577,9 @@ impl Pkcs11Signer {
             }
         }
         let alg = DigestAlgorithm::Sha256;
-        let digest = alg.digest(b"authsign: does the token key match the certificate?");
-        let signature = self.sign_digest(alg, &digest)?;
+        let message = b"authsign: does the token key match the certificate?";
+        let digest = alg.digest(message);
+        let signature = self.sign_message(alg, message, &digest)?;
         verify_signed_digest(
             leaf.tbs_certificate().subject_public_key_info(),
             alg,
@@ -557,6 +593,129 @@ impl Pkcs11Signer {
     pub fn token_label(&self) -> &str {
         &self.token_label
     }
+
+    /// Whether the key asks for the PIN before every signature (`CKA_ALWAYS_AUTHENTICATE`).
+    pub fn always_authenticate(&self) -> bool {
+        self.always_authenticate
+    }
+
+    /// Opens a new session on the token (found again by serial number: it may be in another
+    /// slot now), logs in and finds the key again.
+    fn reopen(&self) -> Result<()> {
+        match self
+            .ctx
+            .initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK))
+        {
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            Err(e) => return Err(token_err(format!("re-initialising the module: {e}"))),
+        }
+        let (slot, _, _) = find_slot(&self.ctx, &self.reopen_token)?;
+        let session = self
+            .ctx
+            .open_ro_session(slot)
+            .map_err(ck_err("opening a new session"))?;
+        if let Some(pin) = &self.pin {
+            login(&session, pin, &self.token_label)?;
+        }
+        let key = find_key(&session, &self.key_selector)?;
+        *self.live.borrow_mut() = Live { session, key };
+        Ok(())
+    }
+
+    /// Runs `op` with the session and key; if the session turns out to be lost, opens a new
+    /// one once and runs `op` again.
+    fn with_session<T>(
+        &self,
+        op: impl Fn(&Session, ObjectHandle) -> std::result::Result<T, CkError>,
+    ) -> Result<T> {
+        let first = {
+            let live = self.live.borrow();
+            op(&live.session, live.key)
+        };
+        let result = match first {
+            Err(e) if session_lost(&e) => {
+                self.reopen()?;
+                let live = self.live.borrow();
+                op(&live.session, live.key)
+            }
+            other => other,
+        };
+        result.map_err(|e| match e {
+            CkError::Pkcs11(RvError::PinIncorrect | RvError::PinLenRange, Function::Login) => {
+                Error::Crypto(CryptoError::Authentication(format!(
+                    "wrong PIN for the key on token {:?} (asked again before each signature)",
+                    self.token_label
+                )))
+            }
+            CkError::Pkcs11(RvError::PinLocked, _) => {
+                Error::Crypto(CryptoError::Authentication(format!(
+                    "the user PIN of token {:?} is locked; the security officer must unlock it",
+                    self.token_label
+                )))
+            }
+            e => Error::Crypto(CryptoError::Sign(format!(
+                "token {:?}: {e}",
+                self.token_label
+            ))),
+        })
+    }
+
+    /// Signs with a key that needs the PIN before every signature: `C_SignInit` with the
+    /// hash-and-sign mechanism for `alg`, `C_Login(CKU_CONTEXT_SPECIFIC)`, then the message.
+    fn sign_reauthenticated(&self, alg: DigestAlgorithm, message: &[u8]) -> Result<Vec<u8>> {
+        let pin = self.pin.as_ref().ok_or_else(|| {
+            Error::Crypto(CryptoError::Authentication(format!(
+                "the key on token {:?} asks for the PIN before every signature and none was \
+                 given",
+                self.token_label
+            )))
+        })?;
+        let mechanism = match (self.algorithm, alg) {
+            (SignatureAlgorithm::RsaPkcs1v15, DigestAlgorithm::Sha1) => Mechanism::Sha1RsaPkcs,
+            (SignatureAlgorithm::RsaPkcs1v15, DigestAlgorithm::Sha256) => Mechanism::Sha256RsaPkcs,
+            (SignatureAlgorithm::RsaPkcs1v15, DigestAlgorithm::Sha384) => Mechanism::Sha384RsaPkcs,
+            (SignatureAlgorithm::RsaPkcs1v15, DigestAlgorithm::Sha512) => Mechanism::Sha512RsaPkcs,
+            (_, DigestAlgorithm::Sha1) => Mechanism::EcdsaSha1,
+            (_, DigestAlgorithm::Sha256) => Mechanism::EcdsaSha256,
+            (_, DigestAlgorithm::Sha384) => Mechanism::EcdsaSha384,
+            (_, DigestAlgorithm::Sha512) => Mechanism::EcdsaSha512,
+            (_, other) => {
+                return Err(CryptoError::UnsupportedAlgorithm(format!(
+                    "{other} is accepted for verification only"
+                ))
+                .into())
+            }
+        };
+        let auth = AuthPin::from(pin.expose().to_string());
+        let signature = self.with_session(|session, key| {
+            session.sign_init(&mechanism, key)?;
+            session.login(UserType::ContextSpecific, Some(&auth))?;
+            session.sign_update(message)?;
+            session.sign_final()
+        })?;
+        match self.algorithm {
+            SignatureAlgorithm::RsaPkcs1v15 => Ok(signature),
+            SignatureAlgorithm::EcdsaP256 => ecdsa_raw_to_der(KeyKind::P256, &signature),
+            SignatureAlgorithm::EcdsaP384 => ecdsa_raw_to_der(KeyKind::P384, &signature),
+        }
+    }
+}
+
+/// Whether `e` means the session is gone (closed, the module finalised, the token removed)
+/// or has lost its login, so that a new session may succeed.
+fn session_lost(e: &CkError) -> bool {
+    matches!(
+        e,
+        CkError::Pkcs11(
+            RvError::SessionHandleInvalid
+                | RvError::SessionClosed
+                | RvError::DeviceRemoved
+                | RvError::TokenNotPresent
+                | RvError::CryptokiNotInitialized
+                | RvError::UserNotLoggedIn,
+            _
+        )
+    )
 }
 
 impl Signer for Pkcs11Signer {
@@ -570,25 +729,25 @@ impl Signer for Pkcs11Signer {
 
     fn sign_digest(&self, alg: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>> {
         super::check_digest_length(alg, digest)?;
-        let sign_err = |e: CkError| {
-            Error::Crypto(CryptoError::Sign(format!(
-                "token {:?}: {e}",
+        if self.always_authenticate {
+            return Err(token_err(format!(
+                "the key on token {:?} asks for the PIN before every signature \
+                 (CKA_ALWAYS_AUTHENTICATE): it signs messages with the token's hash-and-sign \
+                 mechanisms (Signer::sign_message, as signing files does), not bare digests",
                 self.token_label
-            )))
-        };
+            )));
+        }
         match self.algorithm {
             SignatureAlgorithm::RsaPkcs1v15 => {
                 let mut digest_info = digest_info_prefix(alg).to_vec();
                 digest_info.extend_from_slice(digest);
-                self.session
-                    .sign(&Mechanism::RsaPkcs, self.key, &digest_info)
-                    .map_err(sign_err)
+                self.with_session(|session, key| {
+                    session.sign(&Mechanism::RsaPkcs, key, &digest_info)
+                })
             }
             SignatureAlgorithm::EcdsaP256 | SignatureAlgorithm::EcdsaP384 => {
-                let raw = self
-                    .session
-                    .sign(&Mechanism::Ecdsa, self.key, digest)
-                    .map_err(sign_err)?;
+                let raw =
+                    self.with_session(|session, key| session.sign(&Mechanism::Ecdsa, key, digest))?;
                 let kind = if self.algorithm == SignatureAlgorithm::EcdsaP256 {
                     KeyKind::P256
                 } else {
@@ -596,6 +755,15 @@ impl Signer for Pkcs11Signer {
                 };
                 ecdsa_raw_to_der(kind, &raw)
             }
+        }
+    }
+
+    fn sign_message(&self, alg: DigestAlgorithm, message: &[u8], digest: &[u8]) -> Result<Vec<u8>> {
+        super::check_digest_length(alg, digest)?;
+        if self.always_authenticate {
+            self.sign_reauthenticated(alg, message)
+        } else {
+            self.sign_digest(alg, digest)
         }
     }
 }

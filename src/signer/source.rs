@@ -30,10 +30,23 @@ pub enum KeySource {
     /// A key in a PKCS#11 token or HSM (feature `pkcs11`).
     #[cfg(feature = "pkcs11")]
     Pkcs11(super::Pkcs11Options),
+    /// A key in AWS KMS (feature `aws-kms`).
+    #[cfg(feature = "aws-kms")]
+    AwsKms(super::aws_kms::AwsKmsOptions),
+    /// A key in Azure Key Vault (feature `azure`).
+    #[cfg(feature = "azure")]
+    AzureKeyVault(super::azure::KeyVaultOptions),
+    /// An Azure Artifact Signing (Trusted Signing) certificate profile (feature `azure`).
+    #[cfg(feature = "azure")]
+    ArtifactSigning(super::azure::ArtifactSigningOptions),
+    /// A key in Google Cloud KMS (feature `gcp-kms`).
+    #[cfg(feature = "gcp-kms")]
+    GcpKms(super::gcp_kms::GcpKmsOptions),
 }
 
 impl KeySource {
-    /// Open a signer for the key. PKCS#11 signers are wrapped so that several threads can use
+    /// Open a signer for the key (cloud signers contact their service now, to check the key
+    /// and its certificate). PKCS#11 signers are wrapped so that several threads can use
     /// them ([`super::Serialized`]).
     pub fn open(&self) -> Result<Box<dyn Signer + Send + Sync>> {
         match self {
@@ -65,6 +78,22 @@ impl KeySource {
             KeySource::Pkcs11(options) => Ok(Box::new(super::Serialized::new(
                 super::Pkcs11Signer::open(options.clone())?,
             ))),
+            #[cfg(feature = "aws-kms")]
+            KeySource::AwsKms(options) => Ok(Box::new(super::aws_kms::AwsKmsSigner::open(
+                options.clone(),
+            )?)),
+            #[cfg(feature = "azure")]
+            KeySource::AzureKeyVault(options) => Ok(Box::new(super::azure::KeyVaultSigner::open(
+                options.clone(),
+            )?)),
+            #[cfg(feature = "azure")]
+            KeySource::ArtifactSigning(options) => Ok(Box::new(
+                super::azure::ArtifactSigningSigner::open(options.clone())?,
+            )),
+            #[cfg(feature = "gcp-kms")]
+            KeySource::GcpKms(options) => Ok(Box::new(super::gcp_kms::GcpKmsSigner::open(
+                options.clone(),
+            )?)),
         }
     }
 }
