@@ -588,9 +588,8 @@ async fn upload(
             .get(&profile_name)
             .ok_or_else(|| ApiError::internal("profile vanished"))?;
         let signer = ProfileSigner::new(profile, timestamp, runtime);
-        let result =
-            authsign::sign::sign_file_with(&path, &signer, &opts).map_err(|e| {
-                signer.take_error().unwrap_or_else(|| match e {
+        let result = authsign::sign::sign_file_with(&path, &signer, &opts).map_err(|e| {
+            signer.take_error().unwrap_or_else(|| match e {
                     authsign::Error::Malformed(_)
                     | authsign::Error::Unsupported(_)
                     | authsign::Error::InvalidArgument(_)
@@ -599,7 +598,7 @@ async fn upload(
                     ) => ApiError::bad_request(e.to_string()),
                     other => ApiError::internal(other.to_string()),
                 })
-            });
+        });
         let digests = signer.digests.lock().map(|d| d.clone()).unwrap_or_default();
         Ok((result, digests))
     })
