@@ -619,8 +619,9 @@ async fn upload(
 /// Answer with the file at `spool`, read in chunks; the temporary file is removed once sent.
 async fn stream_file(spool: tempfile::NamedTempFile) -> Result<Response<Body>, ApiError> {
     use tokio::io::AsyncReadExt;
-    let std_file = spool
-        .reopen()
+    // By path: signing may have replaced the file (formats rewritten through a temporary
+    // file and a rename); the NamedTempFile still removes that path when dropped.
+    let std_file = std::fs::File::open(spool.path())
         .map_err(|e| ApiError::internal(format!("temporary file: {e}")))?;
     let length = std_file
         .metadata()
