@@ -16,3 +16,6 @@ pub mod verification {}
 
 #[doc = include_str!("../docs/quirks.md")]
 pub mod quirks {}
+
+#[doc = include_str!("../docs/deployment.md")]
+pub mod deployment {}

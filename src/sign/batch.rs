@@ -11,7 +11,7 @@ use crate::signer::Signer;
 pub struct BatchItem {
     /// The file to sign.
     pub input: PathBuf,
-    /// Where to write the signed file; `None` signs in place ([`sign_file`]).
+    /// Where to write the signed file; `None` signs in place ([`sign_file`](super::sign_file)).
     pub output: Option<PathBuf>,
 }
 
