@@ -39,6 +39,9 @@ pub struct RemoteSigner {
     timeout: Duration,
     retries: u32,
     backoff: Duration,
+    /// Built on first use and shared by clones made after it, so the threads of a batch
+    /// reuse its kept-alive TLS connections.
+    agent: Arc<std::sync::OnceLock<std::result::Result<ureq::Agent, String>>>,
 }
 
 impl std::fmt::Debug for RemoteSigner {
@@ -80,6 +83,7 @@ impl RemoteSigner {
             timeout: Self::DEFAULT_TIMEOUT,
             retries: Self::DEFAULT_RETRIES,
             backoff: Self::DEFAULT_BACKOFF,
+            agent: Arc::default(),
         }
     }
 
@@ -97,6 +101,7 @@ impl RemoteSigner {
             ));
         }
         self.roots.extend(found);
+        self.agent = Arc::default();
         Ok(self)
     }
 
@@ -123,6 +128,7 @@ impl RemoteSigner {
         }
         let key = PrivateKey::from_pem(key).map_err(|e| pem_error("client key", e))?;
         self.client_cert = Some(ClientCert::new_with_certs(&certs, key));
+        self.agent = Arc::default();
         Ok(self)
     }
 
@@ -143,6 +149,7 @@ impl RemoteSigner {
     /// Set the time allowed for one exchange.
     pub fn with_timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self.agent = Arc::default();
         self
     }
 
@@ -185,10 +192,14 @@ impl RemoteSigner {
     /// Send `body` to the signing endpoint, retrying transient failures.
     fn exchange(&self, body: &[u8]) -> std::result::Result<SignResponse, RemoteError> {
         let url = format!("{}{}", self.base, protocol::SIGN_PATH);
-        let agent = self.agent().map_err(|e| RemoteError::Transport {
-            url: url.clone(),
-            reason: e.to_string(),
-        })?;
+        let agent = self
+            .agent
+            .get_or_init(|| self.agent().map_err(|e| e.to_string()))
+            .clone()
+            .map_err(|reason| RemoteError::Transport {
+                url: url.clone(),
+                reason,
+            })?;
         let mut attempt = 0u32;
         loop {
             match self.post_once(&agent, &url, body) {
