@@ -97,9 +97,9 @@ mod open;
 mod output;
 pub mod patch;
 pub mod pe;
-pub mod script;
 #[cfg(feature = "serde")]
 pub mod remote;
+pub mod script;
 pub mod sign;
 pub mod signer;
 pub mod subject;

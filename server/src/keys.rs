@@ -98,7 +98,15 @@ impl KeyPool {
         })
     }
 
-    /// The certificate chain of the keys.
+    /// The signer certificate of the keys.
+    fn leaf(&self) -> Option<authsign::Certificate> {
+        self.keys
+            .lock()
+            .ok()
+            .and_then(|k| k.first().and_then(|s| s.certificates().first().cloned()))
+    }
+
+    /// The hex serial number of the signer certificate.
     fn first_serial(&self) -> String {
         self.keys
             .lock()
@@ -120,6 +128,7 @@ pub struct SigningProfile {
     pub name: String,
     /// Hex serial number of its signer certificate.
     pub serial: String,
+    leaf: Option<authsign::Certificate>,
     pool: KeyPool,
     timestamp: Option<TimestampOptions>,
     attributes: Option<Profile>,
@@ -137,6 +146,7 @@ impl SigningProfile {
     ) -> Self {
         Self {
             serial: pool.first_serial(),
+            leaf: pool.leaf(),
             name,
             pool,
             timestamp,
@@ -194,6 +204,10 @@ impl<'a> ProfileSigner<'a> {
 }
 
 impl RequestSigner for ProfileSigner<'_> {
+    fn signer_certificate(&self) -> Option<authsign::Certificate> {
+        self.profile.leaf.clone()
+    }
+
     fn sign_request(
         &self,
         request: &SigningRequest,
