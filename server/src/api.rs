@@ -206,11 +206,17 @@ async fn audited(
         remote: remote.to_string(),
         ..Default::default()
     };
+    let (parts, mut body) = req.into_parts();
     let result = if endpoint == "sign" {
-        sign(state, req, &mut line).await
+        sign(state, &parts, &mut body, &mut line).await
     } else {
-        upload(state, req, &mut line).await
+        upload(state, &parts, &mut body, &mut line).await
     };
+    if result.is_err() {
+        // Read (and drop) what the client is still sending before refusing: closing a
+        // connection with unread data resets it, and the client may lose the answer.
+        drain(&mut body).await;
+    }
     let (status, response) = match result {
         Ok(r) => (r.status(), r),
         Err(e) => {
@@ -235,14 +241,35 @@ async fn audited(
     }
 }
 
+/// Most bytes of a refused request read and dropped so that its answer arrives (a larger rest
+/// is cut off: the client gets a reset, or never sends it when it asked `Expect:
+/// 100-continue`, as curl does for large bodies).
+const DRAIN_LIMIT: u64 = 8 * 1024 * 1024;
+
+/// Read and drop up to [`DRAIN_LIMIT`] bytes of `body`, for at most two seconds.
+async fn drain(body: &mut Incoming) {
+    let mut left = DRAIN_LIMIT;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        while let Some(Ok(frame)) = body.frame().await {
+            if let Ok(data) = frame.into_data() {
+                match left.checked_sub(data.len() as u64) {
+                    Some(l) => left = l,
+                    None => break,
+                }
+            }
+        }
+    })
+    .await;
+}
+
 /// The client the `Authorization: Bearer` header names.
 fn authenticate<'a>(
     state: &'a State,
-    req: &Request<Incoming>,
+    req: &hyper::http::request::Parts,
     line: &mut audit::Line,
 ) -> Result<&'a Client, ApiError> {
     let token = req
-        .headers()
+        .headers
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
@@ -297,8 +324,8 @@ fn choose_profile<'a>(
     Ok(profile)
 }
 
-fn declared_length(req: &Request<Incoming>) -> Option<u64> {
-    req.headers()
+fn declared_length(req: &hyper::http::request::Parts) -> Option<u64> {
+    req.headers
         .get(CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse().ok())
@@ -307,27 +334,28 @@ fn declared_length(req: &Request<Incoming>) -> Option<u64> {
 /// `POST /v1/sign`.
 async fn sign(
     state: &Arc<State>,
-    req: Request<Incoming>,
+    req: &hyper::http::request::Parts,
+    body: &mut Incoming,
     line: &mut audit::Line,
 ) -> Result<Response<Body>, ApiError> {
-    let client = authenticate(state, &req, line)?.clone();
+    let client = authenticate(state, req, line)?.clone();
     let limit = state.limits.max_request;
-    if declared_length(&req).is_some_and(|n| n > limit as u64) {
-        return Err(ApiError::too_large(format!(
-            "requests are limited to {limit} bytes"
-        )));
+    let too_large = || ApiError::too_large(format!("requests are limited to {limit} bytes"));
+    if declared_length(req).is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
     }
-    let body = http_body_util::Limited::new(req.into_body(), limit)
-        .collect()
-        .await
-        .map_err(|e| {
-            if e.is::<http_body_util::LengthLimitError>() {
-                ApiError::too_large(format!("requests are limited to {limit} bytes"))
-            } else {
-                ApiError::bad_request(format!("reading the request: {e}"))
+    let mut received = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame =
+            frame.map_err(|e| ApiError::bad_request(format!("reading the request: {e}")))?;
+        if let Ok(data) = frame.into_data() {
+            if received.len() + data.len() > limit {
+                return Err(too_large());
             }
-        })?
-        .to_bytes();
+            received.extend_from_slice(&data);
+        }
+    }
+    let body = received;
     let request: SignRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("not a signing request: {e}")))?;
     line.file = request.file_name.clone();
@@ -364,9 +392,9 @@ async fn sign(
         certificate_serial: line.certificate_serial.clone().unwrap_or_default(),
         signatures: signatures
             .iter()
-            .zip(&line.digests)
-            .map(|(pkcs7, d)| protocol::SignatureResponse {
-                digest_algorithm: d.algorithm.to_string(),
+            .zip(&request.signatures)
+            .map(|(pkcs7, asked)| protocol::SignatureResponse {
+                digest_algorithm: asked.digest_algorithm.clone(),
                 pkcs7: protocol::encode_base64(pkcs7),
             })
             .collect(),
@@ -533,15 +561,16 @@ fn safe_extension(name: &str) -> String {
 /// `POST /v1/upload`: the body is the file.
 async fn upload(
     state: &Arc<State>,
-    req: Request<Incoming>,
+    req: &hyper::http::request::Parts,
+    body: &mut Incoming,
     line: &mut audit::Line,
 ) -> Result<Response<Body>, ApiError> {
-    let client = authenticate(state, &req, line)?.clone();
-    let options = UploadOptions::parse(req.uri().query())?;
+    let client = authenticate(state, req, line)?.clone();
+    let options = UploadOptions::parse(req.uri.query())?;
     line.file = Some(options.name.clone());
     let profile = choose_profile(state, &client, options.profile.as_deref(), line)?;
     let limit = state.limits.max_upload;
-    if declared_length(&req).is_some_and(|n| n > limit) {
+    if declared_length(req).is_some_and(|n| n > limit) {
         return Err(ApiError::too_large(format!(
             "uploads are limited to {limit} bytes"
         )));
@@ -559,7 +588,6 @@ async fn upload(
             .reopen()
             .map_err(|e| ApiError::internal(format!("temporary file: {e}")))?,
     );
-    let mut body = req.into_body();
     let mut received: u64 = 0;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| ApiError::bad_request(format!("reading the upload: {e}")))?;

@@ -224,9 +224,12 @@ impl RequestSigner for ProfileSigner<'_> {
                 .collect();
         }
         let profile = self.profile;
+        // Both the signatures' and the file digests' algorithms must be allowed.
         if let Some(alg) = request
             .digest_algorithms()
-            .into_iter()
+            .iter()
+            .copied()
+            .chain(request.parsed().iter().map(|p| p.digest_algorithm))
             .find(|a| !profile.digests.contains(a))
         {
             return Err(self.fail(ApiError::forbidden(format!(

@@ -117,6 +117,29 @@ fn remote_signatures_equal_local_ones_byte_for_byte() {
             "{f}: {json}"
         );
     }
+    // Packages: one signature, the block map's digest in SpcIndirectDataContent whatever the
+    // signature's (osslsigncode profile), the publisher checked on the answer.
+    for (f, o) in [
+        ("third-party/minimal.msix", Profile::Osslsigncode),
+        ("third-party/unsigned.256appx", Profile::Osslsigncode),
+        ("third-party/unsigned.512appx", Profile::Osslsigncode),
+    ] {
+        let o = opts().with_profile(o).allowing_publisher_mismatch(true);
+        let (l, r) = (
+            dir.path().join(format!("l-{}", name_of(f))),
+            dir.path().join(format!("r-{}", name_of(f))),
+        );
+        authsign::sign_file_to(fixture(f), &l, &local_signer(), &o).unwrap();
+        sign::sign_file_to_with(fixture(f), &r, &client, &o).unwrap();
+        assert!(
+            std::fs::read(&l).unwrap() == std::fs::read(&r).unwrap(),
+            "{f}: remote and local differ"
+        );
+        let strict = o.clone().allowing_publisher_mismatch(false);
+        let e = sign::sign_file_to_with(fixture(f), dir.path().join("no.msix"), &client, &strict)
+            .unwrap_err();
+        assert!(matches!(e, Error::PublisherMismatch(_)), "{f}: {e}");
+    }
     // Nesting into a signed file numbers like local nesting.
     let once = dir.path().join("once.exe");
     authsign::sign_file_to(fixture("pe/hello64.exe"), &once, &local_signer(), &opts()).unwrap();
@@ -316,6 +339,10 @@ fn refusals_write_nothing_and_the_server_keeps_serving() {
         &[
             "-H",
             &format!("Authorization: Bearer {TOKEN}"),
+            // What curl sends on its own for bodies over 1 MiB: the refusal comes before
+            // the upload.
+            "-H",
+            "Expect: 100-continue",
             "--data-binary",
             &format!("@{}", big.display()),
             &format!("{}/v1/upload?name=big.exe", server.url),
@@ -323,7 +350,7 @@ fn refusals_write_nothing_and_the_server_keeps_serving() {
     );
     assert_eq!(code, 413);
     // Malformed: not JSON, JSON of another shape, an SpcIndirectDataContent that is not one,
-    // a digest of the wrong length, a name that disagrees with the content, a bad version.
+    // a digest of the wrong length, an unknown algorithm, a bad version.
     let auth = format!("Authorization: Bearer {TOKEN}");
     let sign_url = format!("{}/v1/sign", server.url);
     let good = authsign::remote::protocol::SignRequest::new(
@@ -345,7 +372,7 @@ fn refusals_write_nothing_and_the_server_keeps_serving() {
     short.truncate(der.len() - 1);
     bad_len.signatures[0].indirect_data = authsign::remote::protocol::encode_base64(&short);
     let mut mislabeled = good.clone();
-    mislabeled.signatures[0].digest_algorithm = "sha1".into();
+    mislabeled.signatures[0].digest_algorithm = "sha3-256".into();
     let mut version = good.clone();
     version.version = 99;
     let mut trailing = good.clone();

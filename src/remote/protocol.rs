@@ -68,8 +68,9 @@ pub struct SignRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SignatureRequest {
-    /// `sha1`, `sha256`, `sha384` or `sha512`: must be the algorithm of the file digest in
-    /// `indirect_data`.
+    /// `sha1`, `sha256`, `sha384` or `sha512`: the signature's digest algorithm (of the
+    /// signed attributes). Usually the file digest's in `indirect_data`; a package's
+    /// SpcIndirectDataContent carries its block map's algorithm whatever the signature's.
     pub digest_algorithm: String,
     /// Base64 of the DER SpcIndirectDataContent.
     pub indirect_data: String,
@@ -166,9 +167,9 @@ impl SignRequest {
             signatures: request
                 .indirect_data()
                 .iter()
-                .zip(request.parsed())
-                .map(|(der, parsed)| SignatureRequest {
-                    digest_algorithm: parsed.digest_algorithm.name().to_string(),
+                .zip(request.digest_algorithms())
+                .map(|(der, alg)| SignatureRequest {
+                    digest_algorithm: alg.name().to_string(),
                     indirect_data: encode_base64(der),
                 })
                 .collect(),
@@ -176,9 +177,9 @@ impl SignRequest {
     }
 
     /// What the server signs: the checked [`SigningRequest`] (each SpcIndirectDataContent
-    /// decodes, is DER without trailing bytes, carries a digest of its algorithm's length and
-    /// the algorithm its entry names) and the [`SignOptions`] for the signed attributes (no
-    /// timestamp: the server adds its profile's).
+    /// decodes, is DER without trailing bytes, carries a digest of its algorithm's length) and
+    /// the [`SignOptions`] for the signed attributes (no timestamp: the server adds its
+    /// profile's).
     pub fn to_signing(&self) -> Result<(SigningRequest, SignOptions)> {
         if self.version != VERSION {
             return Err(Error::InvalidArgument(format!(
@@ -186,24 +187,14 @@ impl SignRequest {
                 self.version
             )));
         }
-        let mut ders = Vec::with_capacity(self.signatures.len());
-        let mut named = Vec::with_capacity(self.signatures.len());
+        let mut signatures = Vec::with_capacity(self.signatures.len());
         for (i, s) in self.signatures.iter().enumerate() {
-            named.push(s.digest_algorithm.parse::<DigestAlgorithm>()?);
-            ders.push(decode_base64(
-                &s.indirect_data,
-                &format!("signatures[{i}].indirect_data"),
-            )?);
+            signatures.push((
+                s.digest_algorithm.parse::<DigestAlgorithm>()?,
+                decode_base64(&s.indirect_data, &format!("signatures[{i}].indirect_data"))?,
+            ));
         }
-        let request = SigningRequest::new(ders, self.nested_after)?;
-        for (i, (named, parsed)) in named.iter().zip(request.parsed()).enumerate() {
-            if *named != parsed.digest_algorithm {
-                return Err(Error::InvalidArgument(format!(
-                    "signatures[{i}]: digest_algorithm is {named} but the SpcIndirectDataContent holds a {} digest",
-                    parsed.digest_algorithm
-                )));
-            }
-        }
+        let request = SigningRequest::new(signatures, self.nested_after)?;
         let request = match &self.file_name {
             Some(name) => request.with_file_name(name.clone()),
             None => request,

@@ -25,6 +25,7 @@ pub const MAX_REQUEST_SIGNATURES: usize = 8;
 /// from received bytes by [`SigningRequest::new`], which checks every entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningRequest {
+    algorithms: Vec<DigestAlgorithm>,
     indirect_data: Vec<Vec<u8>>,
     parsed: Vec<IndirectData>,
     nested_after: Option<usize>,
@@ -32,13 +33,20 @@ pub struct SigningRequest {
 }
 
 impl SigningRequest {
-    /// A request over `indirect_data` (DER SpcIndirectDataContent, the primary signature's
-    /// first). `nested_after`: `None` when the new signatures replace the file's; `Some(n)`
-    /// when they are nested after the primary signature's `n` existing nested signatures (the
-    /// numbering signtool `/as` writes). Each entry must be one DER SpcIndirectDataContent with
-    /// nothing after it, whose digest has its algorithm's length, with an algorithm authsign
-    /// signs with (not MD5).
-    pub fn new(indirect_data: Vec<Vec<u8>>, nested_after: Option<usize>) -> Result<Self> {
+    /// A request for one signature per entry of `signatures`: the signature's digest algorithm
+    /// and the DER SpcIndirectDataContent it signs, the primary signature's first. The two
+    /// algorithms are usually the same; a package's SpcIndirectDataContent carries its block
+    /// map's algorithm whatever the signature's (APPX, osslsigncode profile). `nested_after`:
+    /// `None` when the new signatures replace the file's; `Some(n)` when they are nested after
+    /// the primary signature's `n` existing nested signatures (the numbering signtool `/as`
+    /// writes). Each SpcIndirectDataContent must be one DER value with nothing after it, whose
+    /// digest has its algorithm's length; both algorithms must be ones authsign signs with
+    /// (not MD5).
+    pub fn new(
+        signatures: Vec<(DigestAlgorithm, Vec<u8>)>,
+        nested_after: Option<usize>,
+    ) -> Result<Self> {
+        let (algorithms, indirect_data): (Vec<_>, Vec<_>) = signatures.into_iter().unzip();
         if indirect_data.is_empty() {
             return Err(Error::InvalidArgument(
                 "a signing request needs at least one SpcIndirectDataContent".into(),
@@ -73,7 +81,13 @@ impl SigningRequest {
                 Ok(data)
             })
             .collect::<Result<Vec<_>>>()?;
+        if let Some(weak) = algorithms.iter().find(|a| !a.can_sign()) {
+            return Err(Error::Crypto(CryptoError::UnsupportedAlgorithm(format!(
+                "{weak} is accepted for verification only"
+            ))));
+        }
         Ok(Self {
+            algorithms,
             indirect_data,
             parsed,
             nested_after,
@@ -108,7 +122,7 @@ impl SigningRequest {
             ))));
         }
         let indirect_data = subject.indirect_data_all(&algs, &opts.subject_options())?;
-        Self::new(indirect_data, nested_after)
+        Self::new(algs.into_iter().zip(indirect_data).collect(), nested_after)
     }
 
     /// The same request, naming the file it is for (informational: a signing service writes it
@@ -129,9 +143,10 @@ impl SigningRequest {
         &self.parsed
     }
 
-    /// The digest algorithm of each signature, in order.
-    pub fn digest_algorithms(&self) -> Vec<DigestAlgorithm> {
-        self.parsed.iter().map(|p| p.digest_algorithm).collect()
+    /// The digest algorithm of each signature (of its signed attributes and SignerInfo), in
+    /// order. The file digest's algorithm is in [`SigningRequest::parsed`].
+    pub fn digest_algorithms(&self) -> &[DigestAlgorithm] {
+        &self.algorithms
     }
 
     /// `None`: the new signatures replace the file's. `Some(n)`: they are nested after `n`
@@ -174,10 +189,9 @@ impl SigningRequest {
             .collect::<Result<Vec<_>>>()?;
         self.indirect_data
             .iter()
-            .zip(&self.parsed)
+            .zip(&self.algorithms)
             .enumerate()
-            .map(|(i, (indirect_data, parsed))| {
-                let alg = parsed.digest_algorithm;
+            .map(|(i, (indirect_data, &alg))| {
                 let attribute_options = AttributeOptions {
                     sequence_number: self.sequence_number(i),
                     ..opts.attribute_options()
