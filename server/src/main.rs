@@ -338,8 +338,14 @@ async fn serve(args: Args) -> Result<(), String> {
         }
     }
     drop(state);
-    // Every answered request's line is on disk already; this waits for none but tidies up.
-    let _ = tokio::task::spawn_blocking(move || audit_writer.join()).await;
+    // Every answered request's line is on disk already. The writer ends when the last
+    // connection task lets go of the state; one cut off by the timeout may still hold it, so
+    // wait a little, not forever.
+    let _ = tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::task::spawn_blocking(move || audit_writer.join()),
+    )
+    .await;
     eprintln!("authsign-server: stopped");
     Ok(())
 }
@@ -356,7 +362,10 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(serve(args)) {
+    let result = runtime.block_on(serve(args));
+    // Blocking tasks cut off by the shutdown timeout (a hung HSM call) do not hold the exit.
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("authsign-server: {e}");
