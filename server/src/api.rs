@@ -14,7 +14,7 @@ use std::task::{Context, Poll};
 use std::time::{Instant, SystemTime};
 
 use authsign::remote::protocol::{self, ErrorBody, ErrorResponse, SignRequest, SignResponse};
-use authsign::sign::{SignOptions, SigningRequest};
+use authsign::sign::SignOptions;
 use authsign::{DigestAlgorithm, Profile};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -362,7 +362,7 @@ async fn sign(
     let (signing, opts) = request
         .to_signing()
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    line.digests = digests_of(&signing);
+    line.digests = audit::digests_of(&signing);
     let profile = choose_profile(state, &client, request.profile.as_deref(), line)?;
     let profile_name = profile.name.clone();
     let state2 = state.clone();
@@ -400,17 +400,6 @@ async fn sign(
             .collect(),
     };
     Ok(json_response(StatusCode::OK, &answer))
-}
-
-fn digests_of(request: &SigningRequest) -> Vec<audit::Digest> {
-    request
-        .parsed()
-        .iter()
-        .map(|p| audit::Digest {
-            algorithm: p.digest_algorithm.name(),
-            digest: hex::encode(&p.digest),
-        })
-        .collect()
 }
 
 /// Run `f` on a blocking thread (hashing, signing, waiting for the key, timestamping).

@@ -105,6 +105,31 @@ fn write_loop(mut file: std::fs::File, mut rx: mpsc::UnboundedReceiver<Job>) {
     }
 }
 
+/// The digests a request's audit line names: each signature's file digest (from its
+/// SpcIndirectDataContent), or for content signed directly (a catalog's trust list) the
+/// digest of that content in the signature's algorithm.
+pub fn digests_of(request: &authsign::sign::SigningRequest) -> Vec<Digest> {
+    if request.parsed().is_empty() {
+        return request
+            .digest_algorithms()
+            .iter()
+            .zip(request.indirect_data())
+            .map(|(alg, content)| Digest {
+                algorithm: alg.name(),
+                digest: hex::encode(alg.digest(content)),
+            })
+            .collect();
+    }
+    request
+        .parsed()
+        .iter()
+        .map(|p| Digest {
+            algorithm: p.digest_algorithm.name(),
+            digest: hex::encode(&p.digest),
+        })
+        .collect()
+}
+
 /// `t` as RFC 3339 UTC with milliseconds.
 pub fn timestamp(t: std::time::SystemTime) -> String {
     let text = authsign::time::format_rfc3339(t);

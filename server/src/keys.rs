@@ -214,14 +214,7 @@ impl RequestSigner for ProfileSigner<'_> {
         opts: &SignOptions,
     ) -> authsign::Result<Vec<Vec<u8>>> {
         if let Ok(mut d) = self.digests.lock() {
-            *d = request
-                .parsed()
-                .iter()
-                .map(|p| audit::Digest {
-                    algorithm: p.digest_algorithm.name(),
-                    digest: hex::encode(&p.digest),
-                })
-                .collect();
+            *d = crate::audit::digests_of(request);
         }
         let profile = self.profile;
         // Both the signatures' and the file digests' algorithms must be allowed.

@@ -140,6 +140,15 @@ fn remote_signatures_equal_local_ones_byte_for_byte() {
             .unwrap_err();
         assert!(matches!(e, Error::PublisherMismatch(_)), "{f}: {e}");
     }
+    // A catalog: its certificate trust list is signed directly (content type szOID_CTL).
+    let (l, r) = (dir.path().join("l.cat"), dir.path().join("r.cat"));
+    let cat = fixture("third-party/catalog/unsigned.cat");
+    authsign::sign_file_to(&cat, &l, &local_signer(), &opts()).unwrap();
+    sign::sign_file_to_with(&cat, &r, &client, &opts()).unwrap();
+    assert!(
+        std::fs::read(&l).unwrap() == std::fs::read(&r).unwrap(),
+        "catalog: remote and local differ"
+    );
     // Nesting into a signed file numbers like local nesting.
     let once = dir.path().join("once.exe");
     authsign::sign_file_to(fixture("pe/hello64.exe"), &once, &local_signer(), &opts()).unwrap();

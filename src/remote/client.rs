@@ -7,7 +7,7 @@ use std::time::Duration;
 use ureq::tls::{Certificate as TlsCertificate, ClientCert, PemItem, PrivateKey, RootCerts};
 
 use super::protocol::{self, ErrorResponse, SignRequest, SignResponse};
-use crate::cms::{oids, SignedData};
+use crate::cms::SignedData;
 use crate::crypto::DigestInfoRule;
 use crate::error::{Error, RemoteError, Result};
 use crate::sign::{RequestSigner, SignOptions, SigningRequest};
@@ -300,14 +300,16 @@ fn system_roots() -> Result<Vec<TlsCertificate<'static>>> {
     ))
 }
 
-/// Check that `pkcs7` signs exactly `indirect_data` with a signature that verifies with the
-/// certificate it names.
-fn check_answer(pkcs7: &[u8], indirect_data: &[u8]) -> std::result::Result<(), String> {
+/// Check that `pkcs7` signs exactly `content` (of type `content_type`) with a signature that
+/// verifies with the certificate it names.
+fn check_answer(
+    pkcs7: &[u8],
+    content_type: const_oid::ObjectIdentifier,
+    content: &[u8],
+) -> std::result::Result<(), String> {
     let sd = SignedData::parse(pkcs7).map_err(|e| format!("not a PKCS#7 SignedData: {e}"))?;
-    if sd.indirect_data_der != indirect_data {
-        return Err(
-            "the signature is over another SpcIndirectDataContent than the one sent".into(),
-        );
+    if sd.content_type != content_type || sd.content_der != content {
+        return Err("the signature is over other content than the one sent".into());
     }
     let [si] = sd.signer_infos.as_slice() else {
         return Err(format!(
@@ -322,8 +324,8 @@ fn check_answer(pkcs7: &[u8], indirect_data: &[u8]) -> std::result::Result<(), S
         .collect();
     let check = crate::crypto::signer_info::check(
         si,
-        &sd.indirect_data_content,
-        &[oids::SPC_INDIRECT_DATA],
+        &sd.content,
+        &[content_type],
         &pool,
         DigestInfoRule::Required,
     );
@@ -365,7 +367,7 @@ impl RequestSigner for RemoteSigner {
             .map(|(s, sent)| {
                 let pkcs7 =
                     protocol::decode_base64(&s.pkcs7, "pkcs7").map_err(|e| bad(e.to_string()))?;
-                check_answer(&pkcs7, sent).map_err(&bad)?;
+                check_answer(&pkcs7, request.content_type(), sent).map_err(&bad)?;
                 Ok(pkcs7)
             })
             .collect::<Result<Vec<_>>>()?;

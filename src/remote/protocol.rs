@@ -60,6 +60,10 @@ pub struct SignRequest {
     /// nested signatures already in the file (their sequence numbers follow).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nested_after: Option<usize>,
+    /// The type of the signed content, as an OID: absent for SpcIndirectDataContent
+    /// (1.3.6.1.4.1.311.2.1.4), `1.3.6.1.4.1.311.10.1` for a catalog's certificate trust list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
     /// One entry per signature, the primary one first.
     pub signatures: Vec<SignatureRequest>,
 }
@@ -72,7 +76,7 @@ pub struct SignatureRequest {
     /// signed attributes). Usually the file digest's in `indirect_data`; a package's
     /// SpcIndirectDataContent carries its block map's algorithm whatever the signature's.
     pub digest_algorithm: String,
-    /// Base64 of the DER SpcIndirectDataContent.
+    /// Base64 of the DER SpcIndirectDataContent (or of the content of `content_type`).
     pub indirect_data: String,
 }
 
@@ -164,6 +168,8 @@ impl SignRequest {
             signing_time: opts.signing_time.map(crate::time::format_rfc3339),
             timestamp: server_timestamp,
             nested_after: request.nested_after(),
+            content_type: (request.content_type() != crate::cms::oids::SPC_INDIRECT_DATA)
+                .then(|| request.content_type().to_string()),
             signatures: request
                 .indirect_data()
                 .iter()
@@ -194,7 +200,14 @@ impl SignRequest {
                 decode_base64(&s.indirect_data, &format!("signatures[{i}].indirect_data"))?,
             ));
         }
-        let request = SigningRequest::new(signatures, self.nested_after)?;
+        let content_type = match &self.content_type {
+            None => crate::cms::oids::SPC_INDIRECT_DATA,
+            Some(oid) => oid.parse().map_err(|_| {
+                Error::InvalidArgument(format!("content_type {oid:?} is not an OID"))
+            })?,
+        };
+        let request =
+            SigningRequest::with_content_type(content_type, signatures, self.nested_after)?;
         let request = match &self.file_name {
             Some(name) => request.with_file_name(name.clone()),
             None => request,

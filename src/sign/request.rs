@@ -6,8 +6,11 @@
 //! and friends) builds the request, asks the `RequestSigner`, then nests and embeds what it
 //! returns, so a remote signature is byte-identical to a local one with the same key.
 
+use const_oid::ObjectIdentifier;
+
 use super::{PendingSignature, SignOptions};
 use crate::cms::attributes::{self, AttributeOptions};
+use crate::cms::oids;
 use crate::cms::spc::IndirectData;
 use crate::cms::tlv;
 use crate::digest::DigestAlgorithm;
@@ -25,6 +28,7 @@ pub const MAX_REQUEST_SIGNATURES: usize = 8;
 /// from received bytes by [`SigningRequest::new`], which checks every entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SigningRequest {
+    content_type: ObjectIdentifier,
     algorithms: Vec<DigestAlgorithm>,
     indirect_data: Vec<Vec<u8>>,
     parsed: Vec<IndirectData>,
@@ -46,6 +50,24 @@ impl SigningRequest {
         signatures: Vec<(DigestAlgorithm, Vec<u8>)>,
         nested_after: Option<usize>,
     ) -> Result<Self> {
+        Self::with_content_type(oids::SPC_INDIRECT_DATA, signatures, nested_after)
+    }
+
+    /// [`SigningRequest::new`] for signatures over content of type `content_type`:
+    /// SpcIndirectDataContent (SPC_INDIRECT_DATA_OBJID, checked as `new` says) or a catalog's
+    /// certificate trust list (szOID_CTL: one DER value with nothing after it). Other types
+    /// are refused.
+    pub fn with_content_type(
+        content_type: ObjectIdentifier,
+        signatures: Vec<(DigestAlgorithm, Vec<u8>)>,
+        nested_after: Option<usize>,
+    ) -> Result<Self> {
+        if content_type != oids::SPC_INDIRECT_DATA && content_type != oids::CTL {
+            return Err(Error::Unsupported(format!(
+                "signatures over content of type {content_type} (SpcIndirectDataContent and \
+                 catalogs' certificate trust lists are signed)"
+            )));
+        }
         let (algorithms, indirect_data): (Vec<_>, Vec<_>) = signatures.into_iter().unzip();
         if indirect_data.is_empty() {
             return Err(Error::InvalidArgument(
@@ -58,19 +80,23 @@ impl SigningRequest {
                 indirect_data.len()
             )));
         }
+        for der in &indirect_data {
+            // One value, nothing after it (the BER parser alone would take a prefix).
+            let value = tlv::parse_one(der, "signed content")?;
+            if value.raw.len() != der.len() {
+                return Err(Error::malformed(
+                    Format::Cms,
+                    value.raw.len() as u64,
+                    MalformedKind::TrailingData,
+                    "bytes after the signed content",
+                ));
+            }
+        }
+        let spc = content_type == oids::SPC_INDIRECT_DATA;
         let parsed = indirect_data
             .iter()
+            .filter(|_| spc)
             .map(|der| {
-                // One value, nothing after it (the BER parser alone would take a prefix).
-                let value = tlv::parse_one(der, "SpcIndirectDataContent")?;
-                if value.raw.len() != der.len() {
-                    return Err(Error::malformed(
-                        Format::Cms,
-                        value.raw.len() as u64,
-                        MalformedKind::TrailingData,
-                        "bytes after the SpcIndirectDataContent",
-                    ));
-                }
                 let data = IndirectData::parse(der)?;
                 if !data.digest_algorithm.can_sign() {
                     return Err(Error::Crypto(CryptoError::UnsupportedAlgorithm(format!(
@@ -87,6 +113,7 @@ impl SigningRequest {
             ))));
         }
         Ok(Self {
+            content_type,
             algorithms,
             indirect_data,
             parsed,
@@ -121,8 +148,12 @@ impl SigningRequest {
                 "{weak} is accepted for verification only; sign with sha256, sha384, sha512 or sha1"
             ))));
         }
-        let indirect_data = subject.indirect_data_all(&algs, &opts.subject_options())?;
-        Self::new(algs.into_iter().zip(indirect_data).collect(), nested_after)
+        let content = subject.signed_content(&algs, &opts.subject_options())?;
+        Self::with_content_type(
+            subject.content_type(),
+            algs.into_iter().zip(content).collect(),
+            nested_after,
+        )
     }
 
     /// The same request, naming the file it is for (informational: a signing service writes it
@@ -132,13 +163,19 @@ impl SigningRequest {
         self
     }
 
-    /// The DER SpcIndirectDataContent of each signature to make, the primary one first.
+    /// The type of the content signed: SPC_INDIRECT_DATA_OBJID, or szOID_CTL for a catalog.
+    pub fn content_type(&self) -> ObjectIdentifier {
+        self.content_type
+    }
+
+    /// The DER content of each signature to make (SpcIndirectDataContent, or a catalog's trust
+    /// list), the primary one first.
     pub fn indirect_data(&self) -> &[Vec<u8>] {
         &self.indirect_data
     }
 
     /// The parsed SpcIndirectDataContent of each signature (its SIP type, digest algorithm and
-    /// file digest), in the order of [`SigningRequest::indirect_data`].
+    /// file digest), in the order of [`SigningRequest::indirect_data`]; empty for a catalog.
     pub fn parsed(&self) -> &[IndirectData] {
         &self.parsed
     }
@@ -197,7 +234,7 @@ impl SigningRequest {
                     ..opts.attribute_options()
                 };
                 let signed_attributes = attributes::signed_attributes_for(
-                    crate::cms::oids::SPC_INDIRECT_DATA,
+                    self.content_type,
                     indirect_data,
                     alg,
                     &attribute_options,
@@ -206,7 +243,7 @@ impl SigningRequest {
                     digest_algorithm: alg,
                     scheme,
                     digest: alg.digest(&signed_attributes),
-                    content_type: crate::cms::oids::SPC_INDIRECT_DATA,
+                    content_type: self.content_type,
                     content: indirect_data.clone(),
                     signed_attributes,
                     certificates: certificates.clone(),
