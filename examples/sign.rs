@@ -10,6 +10,8 @@
 //! cargo run --example sign -- --remove app-signed.exe -o app.exe
 //! PIN=... cargo run --features pkcs11 --example sign -- --pkcs11-module /usr/lib/softhsm/libsofthsm2.so \
 //!     --pkcs11-token codesign --pkcs11-key release --pin-env PIN app.exe
+//! TOKEN=... cargo run --features remote --example sign -- --remote https://sign.example:8443 \
+//!     --remote-ca signing-ca.pem --token-env TOKEN a.exe b.msi     # through authsign-server
 //! ```
 //! Without -o a file is signed in place, crash-safely. PINs and passwords come from an
 //! environment variable or a file, never from the command line. Exit status: 0 on success,
@@ -103,6 +105,106 @@ struct Args {
     timestamp_only: bool,
     #[command(flatten)]
     timestamps: common::TimestampArgs,
+    #[command(flatten)]
+    remote: RemoteArgs,
+}
+
+/// Signing through an authsign-server: the file stays here, the key there.
+#[derive(clap::Args, Debug)]
+struct RemoteArgs {
+    /// Sign through the authsign-server at this URL (https://host:port); the file never leaves
+    /// this machine (feature `remote`).
+    #[arg(long, value_name = "URL", conflicts_with_all = ["key", "pfx", "pkcs11_module", "prepare", "finish", "attach", "remove", "timestamp_only"])]
+    remote: Option<String>,
+    /// CA certificate (PEM) the server's TLS certificate must chain to (default: the
+    /// system's CA bundle).
+    #[arg(long, value_name = "CA.pem", requires = "remote")]
+    remote_ca: Option<PathBuf>,
+    /// Environment variable holding this client's bearer token for --remote.
+    #[arg(long, value_name = "VAR", requires = "remote")]
+    token_env: Option<String>,
+    /// The server's signing profile (default: the client's only one, or the server's default).
+    #[arg(long, value_name = "NAME", requires = "remote")]
+    remote_profile: Option<String>,
+    /// Have the server timestamp the signatures with its profile's timestamp servers.
+    #[arg(long, requires = "remote")]
+    remote_timestamp: bool,
+    /// Client certificate chain (PEM) for servers that require mutual TLS.
+    #[arg(long, value_name = "CERT.pem", requires_all = ["remote", "remote_client_key"])]
+    remote_client_cert: Option<PathBuf>,
+    /// Private key (PEM) of --remote-client-cert.
+    #[arg(long, value_name = "KEY.pem", requires = "remote_client_cert")]
+    remote_client_key: Option<PathBuf>,
+}
+
+#[cfg(feature = "remote")]
+fn remote_signer(r: &RemoteArgs, url: &str) -> Result<authsign::remote::RemoteSigner> {
+    let var = r
+        .token_env
+        .as_deref()
+        .ok_or_else(|| usage("--remote needs --token-env VAR (the bearer token)"))?;
+    let mut server = authsign::remote::RemoteSigner::new(url, signer::Secret::from_env(var)?)
+        .with_server_timestamp(r.remote_timestamp);
+    if let Some(ca) = &r.remote_ca {
+        server = server.with_ca_file(ca)?;
+    }
+    if let Some(profile) = &r.remote_profile {
+        server = server.with_profile(profile);
+    }
+    if let (Some(cert), Some(key)) = (&r.remote_client_cert, &r.remote_client_key) {
+        let read = |p: &PathBuf| std::fs::read(p).map_err(|e| Error::at(p, e));
+        server = server.with_client_certificate_pem(&read(cert)?, &read(key)?)?;
+    }
+    Ok(server)
+}
+
+/// Sign `input` (or every input, as a batch) through the server at `url`.
+#[cfg(feature = "remote")]
+fn run_remote(args: &Args, url: &str) -> Result<Vec<(PathBuf, Result<String>)>> {
+    let server = remote_signer(&args.remote, url)?;
+    let opts = options(args)?;
+    if let [input] = args.inputs.as_slice() {
+        let result = (|| {
+            if let Some(path) = &args.detached {
+                let subject = authsign::open_path(input)?;
+                let pkcs7 = sign::sign_with(subject.as_ref(), &server, &opts)?;
+                sign::write_atomically(path, |out| Ok(out.write_all(&pkcs7)?))?;
+                return Ok(format!("wrote detached signature: {}", path.display()));
+            }
+            let shown = args
+                .output
+                .as_deref()
+                .unwrap_or(input)
+                .display()
+                .to_string();
+            match &args.output {
+                None => sign::sign_file_with(input, &server, &opts)?,
+                Some(out) => sign::sign_file_to_with(input, out, &server, &opts)?,
+            };
+            Ok(format!("signed through {url}: {shown}"))
+        })();
+        return Ok(vec![(input.clone(), result)]);
+    }
+    if args.output.is_some() || args.detached.is_some() {
+        return Err(usage(
+            "several inputs are signed in place: no -o or --detached",
+        ));
+    }
+    let items: Vec<BatchItem> = args.inputs.iter().map(BatchItem::in_place).collect();
+    let results = sign::sign_batch_with(&items, &server, &opts);
+    Ok(args
+        .inputs
+        .iter()
+        .cloned()
+        .zip(results.into_iter().map(|r| r.map(|_| "signed".to_string())))
+        .collect())
+}
+
+#[cfg(not(feature = "remote"))]
+fn run_remote(_args: &Args, _url: &str) -> Result<Vec<(PathBuf, Result<String>)>> {
+    Err(usage(
+        "--remote needs the \"remote\" feature (cargo run --features remote ...)",
+    ))
 }
 
 fn options(args: &Args) -> Result<SignOptions> {
@@ -210,11 +312,17 @@ fn batch(args: &Args) -> Result<Vec<(PathBuf, Result<String>)>> {
 fn main() -> ExitCode {
     use std::io::Write as _;
     let args = Args::parse();
-    let results = match args.inputs.as_slice() {
-        [one] => vec![(one.clone(), run(&args, one))],
-        _ => match batch(&args) {
+    let results = match (&args.remote.remote, args.inputs.as_slice()) {
+        (Some(url), _) => match run_remote(&args, url) {
             Ok(r) => r,
             Err(e) => vec![(args.inputs.first().cloned().unwrap_or_default(), Err(e))],
+        },
+        (None, inputs) => match inputs {
+            [one] => vec![(one.clone(), run(&args, one))],
+            _ => match batch(&args) {
+                Ok(r) => r,
+                Err(e) => vec![(args.inputs.first().cloned().unwrap_or_default(), Err(e))],
+            },
         },
     };
     let mut failed = false;

@@ -516,6 +516,9 @@ pub enum Error {
     /// Signing refused: the package's publisher is not the signer (see [`PublisherMismatch`]).
     #[error(transparent)]
     PublisherMismatch(#[from] PublisherMismatch),
+    /// A signing service refused a request or could not be used (`authsign::remote`).
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
     /// Reading or writing failed (no file named: see [`Error::File`]).
     #[error("I/O: {0}")]
     Io(#[from] std::io::Error),
@@ -527,6 +530,45 @@ pub enum Error {
         /// What failed.
         #[source]
         source: std::io::Error,
+    },
+}
+
+/// Why a signing service (`authsign::remote`) gave no signature. Nothing is written to the
+/// file being signed in any of these cases.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RemoteError {
+    /// The server could not be reached, the TLS handshake failed (for instance an untrusted
+    /// server certificate), or the exchange broke off or timed out.
+    #[error("signing server {url}: {reason}")]
+    Transport {
+        /// The URL asked.
+        url: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The server answered with an error: `status` is the HTTP status (401 unknown or
+    /// expired token, 403 outside the client's profiles, 400 a malformed request, 413 too
+    /// large, 503 busy), `code` and `message` what it said.
+    #[error("signing server {url} refused the request: HTTP {status} ({code}): {message}")]
+    Refused {
+        /// The URL asked.
+        url: String,
+        /// The HTTP status.
+        status: u16,
+        /// The protocol's error code (`unauthorized`, `forbidden`, `bad-request`...).
+        code: String,
+        /// The server's explanation.
+        message: String,
+    },
+    /// The server's answer is not what the protocol promises: not JSON, another version, a
+    /// signature over something else than what was sent, or one that does not verify.
+    #[error("signing server {url} sent an unusable answer: {reason}")]
+    BadAnswer {
+        /// The URL asked.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
     },
 }
 

@@ -49,6 +49,7 @@
 //! | [`sign`](mod@sign) | signing files and subjects: options, timestamps, nesting, batches, two-phase signing |
 //! | [`verify`] | verifying: the verifier, its policy, the typed report and reason codes |
 //! | [`signer`] | the [`Signer`] trait and the key sources (PEM, PKCS#12, PKCS#11, AWS KMS, Azure, Google Cloud KMS) |
+//! | `remote` | the signing-service protocol, and its client (`RemoteSigner`, feature `remote`) |
 //! | [`timestamp`] | the [`timestamp::Timestamper`] trait and the HTTP client, for signing with timestamps |
 //! | [`subject`] | the [`Subject`] trait, to use a format directly or implement one |
 //! | [`input`] | the [`Input`] trait subjects read through (files, memory) |
@@ -96,6 +97,8 @@ mod open;
 mod output;
 pub mod patch;
 pub mod pe;
+#[cfg(feature = "serde")]
+pub mod remote;
 pub mod script;
 pub mod sign;
 pub mod signer;

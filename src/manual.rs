@@ -19,3 +19,6 @@ pub mod quirks {}
 
 #[doc = include_str!("../docs/signers.md")]
 pub mod signers {}
+
+#[doc = include_str!("../docs/deployment.md")]
+pub mod deployment {}

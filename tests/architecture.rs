@@ -21,6 +21,7 @@ const LAYERS: &[&[&str]] = &[
     &["timestamp"],
     &["verify"],
     &["sign"],
+    &["remote"],
 ];
 
 /// Modules outside the layering: documentation only.

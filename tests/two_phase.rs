@@ -1,11 +1,11 @@
-//! Two-phase signing: the digest is prepared on one side, signed elsewhere (openssl, a signing
-//! server), and the file is finished locally; the result equals direct signing byte for byte.
+//! Two-phase signing: the digest is prepared on one side, signed elsewhere (openssl), and the
+//! file is finished locally; the result equals direct signing byte for byte. (The signing
+//! service, authsign-server, has its own tests in server/tests.)
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use common::{example, fixture, openssl_in, pki, require_tool, TempDir};
 
@@ -187,60 +187,4 @@ fn finish_refuses_a_wrong_signature_a_changed_file_and_an_edited_state() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("signing state"));
     assert!(!out.exists());
-}
-
-#[test]
-fn remote_signing_server_and_client_end_to_end() {
-    let dir = TempDir::new();
-    let mut server = Command::new(example("remote_sign"))
-        .args(["serve", "--token", "build-1", "--max-requests", "2"])
-        .args(["--cert", pki("leaf-rsa-chain.pem").to_str().unwrap()])
-        .args(["--key", pki("leaf-rsa.key").to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    let mut stdout = BufReader::new(server.stdout.take().unwrap());
-    stdout.read_line(&mut line).unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    assert!(addr.starts_with("127.0.0.1:"));
-
-    let input = fixture("pe/hello64.exe");
-    let client = |token: &str, out: &Path| {
-        run(Command::new(example("remote_sign"))
-            .args(["sign", "--server", &addr, "--token", token])
-            .args(["--cert", pki("leaf-rsa-chain.pem").to_str().unwrap()])
-            .arg(&input)
-            .arg("-o")
-            .arg(out))
-    };
-    let out = dir.path().join("remote.exe");
-    let o = client("build-1", &out);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(std::fs::read(&out).unwrap() == direct(&dir, &input, "leaf-rsa", "sha256"));
-
-    let refused = dir.path().join("refused.exe");
-    let o = client("intruder", &refused);
-    assert_eq!(o.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("403"));
-    assert!(!refused.exists());
-
-    let status = server.wait().unwrap();
-    assert!(status.success());
-    let mut log = String::new();
-    std::io::Read::read_to_string(&mut server.stderr.take().unwrap(), &mut log).unwrap();
-    let first = log.lines().next().unwrap_or_default();
-    assert!(
-        first.contains("client=build-1")
-            && first.contains("hello64.exe")
-            && first.contains("sha256=")
-            && first.contains("profile=signtool"),
-        "{log}"
-    );
-    assert!(log.contains("refused: 403"), "{log}");
 }

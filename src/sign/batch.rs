@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{sign_file, sign_file_to, SignOptions};
+use super::{sign_file_to_with, sign_file_with, RequestSigner, SignOptions};
 use crate::error::{Error, Result};
 use crate::signer::Signer;
 
@@ -11,7 +11,7 @@ use crate::signer::Signer;
 pub struct BatchItem {
     /// The file to sign.
     pub input: PathBuf,
-    /// Where to write the signed file; `None` signs in place ([`sign_file`]).
+    /// Where to write the signed file; `None` signs in place ([`sign_file`](super::sign_file)).
     pub output: Option<PathBuf>,
 }
 
@@ -45,6 +45,17 @@ pub fn sign_batch(
     signer: &(dyn Signer + Sync),
     opts: &SignOptions,
 ) -> Vec<Result<Vec<u8>>> {
+    sign_batch_with(items, signer, opts)
+}
+
+/// [`sign_batch`] with any [`RequestSigner`] that threads can share: a local [`Signer`], or a
+/// signing-service client (`authsign::remote::RemoteSigner`), which then gets one request per
+/// file from several threads at once.
+pub fn sign_batch_with<R: RequestSigner + Sync + ?Sized>(
+    items: &[BatchItem],
+    signer: &R,
+    opts: &SignOptions,
+) -> Vec<Result<Vec<u8>>> {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
     let workers = match opts.batch_workers {
@@ -63,8 +74,8 @@ pub fn sign_batch(
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(item) = items.get(i) else { break };
                 let r = match &item.output {
-                    None => sign_file(&item.input, signer, opts),
-                    Some(out) => sign_file_to(&item.input, out, signer, opts),
+                    None => sign_file_with(&item.input, signer, opts),
+                    Some(out) => sign_file_to_with(&item.input, out, signer, opts),
                 };
                 if let Ok(mut all) = results.lock() {
                     if let Some(slot) = all.get_mut(i) {

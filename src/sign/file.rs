@@ -10,7 +10,7 @@
 
 use std::path::Path;
 
-use super::{sign, PendingSignature, SignOptions};
+use super::{sign_with_named, PendingSignature, RequestSigner, SignOptions};
 use crate::error::{Error, Result};
 use crate::input::FileInput;
 use crate::open::{extension, open_with_extension};
@@ -26,7 +26,24 @@ pub fn sign_file(
     signer: &dyn Signer,
     opts: &SignOptions,
 ) -> Result<Vec<u8>> {
+    sign_file_with(path, signer, opts)
+}
+
+/// The file name a signing request names (for a signing service's audit log).
+fn file_name(path: &Path) -> Option<String> {
+    path.file_name().map(|n| n.to_string_lossy().into_owned())
+}
+
+/// [`sign_file`] with any [`RequestSigner`]: a local [`Signer`], or a signing-service client
+/// (`authsign::remote::RemoteSigner`), which gets the file's SpcIndirectDataContent and
+/// returns the signatures to nest and embed here.
+pub fn sign_file_with<R: RequestSigner + ?Sized>(
+    path: impl AsRef<Path>,
+    signer: &R,
+    opts: &SignOptions,
+) -> Result<Vec<u8>> {
     let path = path.as_ref();
+    let name = file_name(path);
     crate::patch::recover_path(path)?;
     let file = std::fs::OpenOptions::new()
         .read(true)
@@ -35,7 +52,7 @@ pub fn sign_file(
         .map_err(|e| Error::at(path, e))?;
     let subject = open_with_extension(&file, extension(path).as_deref())?;
     if subject.prepare_in_place() {
-        let pkcs7 = sign(subject.as_ref(), signer, opts)?;
+        let pkcs7 = sign_with_named(subject.as_ref(), signer, opts, name.as_deref())?;
         if let Some(patch) = subject.signature_patch(&pkcs7)? {
             crate::patch::apply(&file, &patch, Some(&crate::patch::journal_path(path)))
                 .map_err(|e| e.with_path(path))?;
@@ -43,7 +60,7 @@ pub fn sign_file(
         }
         return rewrite(subject.as_ref(), &pkcs7, path, path);
     }
-    let pkcs7 = sign(subject.as_ref(), signer, opts)?;
+    let pkcs7 = sign_with_named(subject.as_ref(), signer, opts, name.as_deref())?;
     rewrite(subject.as_ref(), &pkcs7, path, path)
 }
 
@@ -67,11 +84,22 @@ pub fn sign_file_to(
     signer: &dyn Signer,
     opts: &SignOptions,
 ) -> Result<Vec<u8>> {
+    sign_file_to_with(input, output, signer, opts)
+}
+
+/// [`sign_file_to`] with any [`RequestSigner`] (see [`sign_file_with`]).
+pub fn sign_file_to_with<R: RequestSigner + ?Sized>(
+    input: impl AsRef<Path>,
+    output: impl AsRef<Path>,
+    signer: &R,
+    opts: &SignOptions,
+) -> Result<Vec<u8>> {
     let (input, output) = (input.as_ref(), output.as_ref());
+    let name = file_name(input);
     let file = FileInput::open(input)?;
     let subject = open_with_extension(&file, extension(input).as_deref())?;
     if !subject.prepare_in_place() {
-        let pkcs7 = sign(subject.as_ref(), signer, opts)?;
+        let pkcs7 = sign_with_named(subject.as_ref(), signer, opts, name.as_deref())?;
         return rewrite(subject.as_ref(), &pkcs7, input, output);
     }
     let tmp = temporary_beside(output)?;
@@ -83,7 +111,7 @@ pub fn sign_file_to(
             std::fs::File::open(tmp.path())?.sync_data()
         });
         let signed = (|| {
-            let pkcs7 = sign(subject.as_ref(), signer, opts)?;
+            let pkcs7 = sign_with_named(subject.as_ref(), signer, opts, name.as_deref())?;
             let patch = subject.signature_patch(&pkcs7)?;
             Ok::<_, Error>((pkcs7, patch))
         })();

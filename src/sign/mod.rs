@@ -9,21 +9,28 @@
 //!   (detached signatures, custom outputs); `Subject::with_signature` embeds it.
 //! - [`prepare`] / [`complete`] split signing in two for a key that lives elsewhere (a signing
 //!   server, an HSM behind a network): see [`PendingSignature`].
+//! - [`SigningRequest`] and [`RequestSigner`] split it where a signing service does: the client
+//!   sends the file's SpcIndirectDataContent, the service builds the signed attributes, signs
+//!   and answers with the SignedData ([`sign_request`]); [`sign_file_with`],
+//!   [`sign_file_to_with`], [`sign_batch_with`] and [`sign_with`] take any `RequestSigner`
+//!   (a local [`Signer`] is one).
 //! - [`embed_file`], [`timestamp_file`], [`remove_signatures_file`], [`remove_nested_file`] and
 //!   [`finish_file`] do the other file operations of signtool.
 
 mod batch;
 mod file;
 mod pending;
+mod request;
 #[cfg(feature = "serde")]
 mod state;
 
-pub use batch::{sign_batch, BatchItem};
+pub use batch::{sign_batch, sign_batch_with, BatchItem};
 pub use file::{
     embed_file, finish_file, remove_nested_file, remove_signatures_file, sign_file, sign_file_to,
-    timestamp_file,
+    sign_file_to_with, sign_file_with, timestamp_file,
 };
 pub use pending::{complete, prepare, PendingSignature};
+pub use request::{sign_request, RequestSigner, SigningRequest, MAX_REQUEST_SIGNATURES};
 
 pub use crate::output::{write_atomically, write_atomically_like};
 
@@ -303,12 +310,31 @@ pub fn signature_algorithm_der(scheme: SignatureAlgorithm, alg: DigestAlgorithm)
 /// says so, and with [`SignOptions::nest`] all of them added after the subject's existing
 /// signatures. Embed it with `Subject::with_signature`.
 pub fn sign(subject: &dyn Subject, signer: &dyn Signer, opts: &SignOptions) -> Result<Vec<u8>> {
+    sign_with(subject, signer, opts)
+}
+
+/// [`sign`] with any [`RequestSigner`]: a local [`Signer`], or a signing-service client.
+pub fn sign_with<R: RequestSigner + ?Sized>(
+    subject: &dyn Subject,
+    signer: &R,
+    opts: &SignOptions,
+) -> Result<Vec<u8>> {
+    sign_with_named(subject, signer, opts, None)
+}
+
+/// [`sign_with`], telling the request which file it is for.
+pub(crate) fn sign_with_named<R: RequestSigner + ?Sized>(
+    subject: &dyn Subject,
+    signer: &R,
+    opts: &SignOptions,
+    file_name: Option<&str>,
+) -> Result<Vec<u8>> {
     let existing = if opts.nest {
         subject.signature()?
     } else {
         None
     };
-    sign_into(subject, signer, opts, existing)
+    sign_into(subject, signer, opts, existing, file_name)
 }
 
 /// Sign `subject` and nest the new signature(s) in `existing` (a PKCS#7 made for this file,
@@ -320,35 +346,89 @@ pub fn sign_nested(
     opts: &SignOptions,
     existing: &[u8],
 ) -> Result<Vec<u8>> {
-    sign_into(subject, signer, opts, Some(existing.to_vec()))
+    sign_into(subject, signer, opts, Some(existing.to_vec()), None)
 }
 
-fn sign_into(
+fn sign_into<R: RequestSigner + ?Sized>(
     subject: &dyn Subject,
-    signer: &dyn Signer,
+    signer: &R,
     opts: &SignOptions,
     existing: Option<Vec<u8>>,
+    file_name: Option<&str>,
 ) -> Result<Vec<u8>> {
-    let already = existing
-        .as_deref()
-        .map(|e| crate::cms::SignedData::parse(e).map(|sd| sd.nested_signatures().len()))
-        .transpose()?;
-    let pending = pending::prepare_numbered(
-        subject,
-        signer.certificates(),
-        signer.algorithm(),
-        opts,
-        already,
-    )?;
-    let new = pending
+    let already = existing.as_deref().map(request::count_nested).transpose()?;
+    // Windows will not install a package signed by anyone but its declared publisher: checked
+    // before signing when the signer's certificate is known here, else on the answer.
+    let known = signer.signer_certificate();
+    if let Some(leaf) = &known {
+        check_publisher(subject, leaf, opts)?;
+    }
+    let mut request = SigningRequest::for_subject_numbered(subject, opts, already)?;
+    if let Some(name) = file_name {
+        request = request.with_file_name(name);
+    }
+    let new = signer.sign_request(&request, opts)?;
+    if known.is_none() {
+        if let Some(leaf) = new.first().map(|p| signer_of(p)).transpose()?.flatten() {
+            check_publisher(subject, &leaf, opts)?;
+        }
+    }
+    if new.len() != request.indirect_data().len() {
+        return Err(Error::Signer(
+            format!(
+                "{} signatures returned for {} asked",
+                new.len(),
+                request.indirect_data().len()
+            )
+            .into(),
+        ));
+    }
+    combine(new, existing)
+}
+
+/// Refuse signing `subject` with `leaf` when the subject declares another publisher (APPX
+/// and MSIX), unless the options allow it.
+pub(crate) fn check_publisher(
+    subject: &dyn Subject,
+    leaf: &crate::Certificate,
+    opts: &SignOptions,
+) -> Result<()> {
+    match subject.publisher_mismatch(leaf)? {
+        Some(mismatch) if !opts.subject.allow_publisher_mismatch => Err(mismatch.into()),
+        _ => Ok(()),
+    }
+}
+
+/// The certificate that made the primary signature of `pkcs7`, if it is in it.
+fn signer_of(pkcs7: &[u8]) -> Result<Option<crate::Certificate>> {
+    use der::Decode;
+    let sd = crate::cms::SignedData::parse(pkcs7)?;
+    let pool: Vec<crate::Certificate> = sd
+        .certificates
         .iter()
-        .map(|p| {
-            let signature =
-                signer.sign_message(p.digest_algorithm(), p.signed_attributes(), p.digest())?;
-            p.finish(&signature)
-        })
-        .collect::<Result<Vec<_>>>()?;
-    assemble(new, existing, opts)
+        .filter_map(|c| crate::Certificate::from_der(c).ok())
+        .collect();
+    Ok(sd
+        .signer_infos
+        .first()
+        .and_then(|si| crate::crypto::signer_info::find_signer(si, &pool))
+        .cloned())
+}
+
+/// Nest freshly made signatures (`new`, the primary first, already timestamped) in
+/// `existing` (when nesting into a signed file) or in the first of them.
+fn combine(new: Vec<Vec<u8>>, existing: Option<Vec<u8>>) -> Result<Vec<u8>> {
+    let mut parts = new.into_iter();
+    let mut out = match existing {
+        Some(existing) => existing,
+        None => parts
+            .next()
+            .ok_or_else(|| Error::Internal("nothing to sign"))?,
+    };
+    for nested in parts {
+        out = nest(&out, &nested)?;
+    }
+    Ok(out)
 }
 
 /// The PKCS#7 to embed from freshly made signatures (`new`, each a complete SignedData, the
@@ -362,17 +442,7 @@ fn assemble(new: Vec<Vec<u8>>, existing: Option<Vec<u8>>, opts: &SignOptions) ->
             .collect::<Result<Vec<_>>>()?,
         None => new,
     };
-    let mut parts = new.into_iter();
-    let mut out = match existing {
-        Some(existing) => existing,
-        None => parts
-            .next()
-            .ok_or_else(|| Error::Internal("nothing to sign"))?,
-    };
-    for nested in parts {
-        out = nest(&out, &nested)?;
-    }
-    Ok(out)
+    combine(new, existing)
 }
 
 /// Add `nested` (a DER PKCS#7 signature) as a nested signature of `existing`, after the

@@ -9,7 +9,6 @@ use der::{Decode, Encode};
 use x509_cert::Certificate;
 
 use super::{assemble, signature_algorithm_der, SignOptions};
-use crate::cms::attributes;
 use crate::cms::signed_data::{self, SignedDataParts};
 use crate::digest::DigestAlgorithm;
 use crate::error::{CryptoError, Error, Result};
@@ -107,7 +106,7 @@ impl PendingSignature {
     }
 }
 
-fn der_of(value: &impl Encode, what: &str) -> Result<Vec<u8>> {
+pub(super) fn der_of(value: &impl Encode, what: &str) -> Result<Vec<u8>> {
     value
         .to_der()
         .map_err(|e| Error::Crypto(CryptoError::Key(format!("cannot encode {what}: {e}"))))
@@ -148,54 +147,12 @@ pub(crate) fn prepare_numbered(
     let leaf = certificates
         .first()
         .ok_or_else(|| Error::Crypto(CryptoError::Key("no signer certificate given".into())))?;
-    // Windows will not install a package signed by anyone but its declared publisher.
-    if let Some(mismatch) = subject.publisher_mismatch(leaf)? {
-        if !opts.subject.allow_publisher_mismatch {
-            return Err(mismatch.into());
-        }
-    }
-    let issuer = der_of(leaf.tbs_certificate().issuer(), "issuer")?;
-    let serial = der_of(leaf.tbs_certificate().serial_number(), "serial number")?;
-    let certificates = certificates
-        .iter()
-        .map(|c| der_of(c, "certificate"))
-        .collect::<Result<Vec<_>>>()?;
-    let mut algs = vec![opts.digest];
-    algs.extend(opts.nested_digests.iter().copied());
-    if let Some(weak) = algs.iter().find(|a| !a.can_sign()) {
-        return Err(Error::Crypto(CryptoError::UnsupportedAlgorithm(format!(
-            "{weak} is accepted for verification only; sign with sha256, sha384, sha512 or sha1"
-        ))));
-    }
-    let content_type = subject.content_type();
-    subject
-        .signed_content(&algs, &opts.subject_options())?
-        .into_iter()
-        .zip(algs)
-        .enumerate()
-        .map(|(i, (content, alg))| {
-            let mut attribute_options = opts.attribute_options();
-            // Nested signatures are numbered after those already there.
-            attribute_options.sequence_number = match (i, already) {
-                (0, None) => None,
-                (i, Some(existing)) => u32::try_from(existing + i + 1).ok(),
-                (i, None) => u32::try_from(i).ok(),
-            };
-            let signed_attributes =
-                attributes::signed_attributes_for(content_type, &content, alg, &attribute_options)?;
-            Ok(PendingSignature {
-                digest_algorithm: alg,
-                scheme,
-                digest: alg.digest(&signed_attributes),
-                content_type,
-                content,
-                signed_attributes,
-                certificates: certificates.clone(),
-                issuer: issuer.clone(),
-                serial: serial.clone(),
-            })
-        })
-        .collect()
+    super::check_publisher(subject, leaf, opts)?;
+    super::SigningRequest::for_subject_numbered(subject, opts, already)?.pending(
+        certificates,
+        scheme,
+        opts,
+    )
 }
 
 /// Complete prepared signatures: `signatures` are the signature values for `pending`, in

@@ -1,0 +1,28 @@
+//! Build script: tells the integration tests which tools this machine has (openssl, curl,
+//! osslsigncode, SoftHSM2), like the library's build.rs: a test needing a missing tool is
+//! reported as ignored; under `CI=true` every tool counts as present, so the tests run and
+//! fail loudly when one is missing (`.ci/run` installs them).
+
+const TOOLS: &[(&str, &str)] = &[
+    ("has_openssl", "openssl"),
+    ("has_curl", "curl"),
+    ("has_osslsigncode", "osslsigncode"),
+    ("has_softhsm2", "softhsm2-util"),
+];
+
+fn on_path(name: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(name).is_file()))
+}
+
+fn main() {
+    println!("cargo::rerun-if-env-changed=PATH");
+    println!("cargo::rerun-if-env-changed=CI");
+    let ci = std::env::var("CI").is_ok_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+    for (cfg, tool) in TOOLS {
+        println!("cargo::rustc-check-cfg=cfg({cfg})");
+        if ci || on_path(tool) {
+            println!("cargo::rustc-cfg={cfg}");
+        }
+    }
+}
