@@ -5,10 +5,13 @@
 # median of the ratios of each run to an `openssl dgst -sha256` run over the same file right
 # after it (pairs, so a noisy shared machine skews both sides alike).
 #
-#   benches/compare.sh [SIZE_MIB (1024)] [RUNS (5)] [all|pe|appx (all)]
+#   benches/compare.sh [SIZE_MIB (1024)] [RUNS (5)] [all|pe|appx|batch (all)]
 #
 # The APPX rows sign and verify an MSIX of SIZE_MIB with one stored payload file and a matching
-# block map (benches/appx_package.py); `appx` runs only those, `pe` all but those.
+# block map (benches/appx_package.py); `appx` runs only those, `pe` all but those, `batch` only
+# the many-small-files rows (signing 200 PE files in one call against a loop of osslsigncode,
+# with the default pure-Rust RSA and with the `ring` feature, with the other core idle and
+# busy; verifying 1,000 files).
 #
 # Needs: cargo, openssl, osslsigncode, python3, GNU time (/usr/bin/time), iconv, taskset. Uses $TMPDIR
 # (SIZE_MIB * 7 of disk, and SCRIPT_MIB (200) * 8 for the script rows). Every command reads a
@@ -25,9 +28,13 @@ BIN=$ROOT/target/release/examples
 command -v osslsigncode >/dev/null || { echo "osslsigncode not found" >&2; exit 2; }
 [ -x /usr/bin/time ] || { echo "GNU time (/usr/bin/time) not found" >&2; exit 2; }
 
-(cd "$ROOT" && cargo build --release --examples --quiet)
 W=$(mktemp -d "${TMPDIR:-/tmp}/authsign-compare.XXXXXX")
 trap 'rm -rf "$W"' EXIT
+# The sign example with RSA through ring (feature `ring`) for the batch rows, then the default
+# build that every other row uses.
+(cd "$ROOT" && cargo build --release --example sign --features ring --quiet)
+cp "$BIN/sign" "$W/sign-ring"
+(cd "$ROOT" && cargo build --release --examples --quiet)
 
 payload() { # payload FILE: SIZE_MIB of pseudo-random bytes
     set +o pipefail # openssl stops on SIGPIPE when head has enough
@@ -83,6 +90,7 @@ echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -
 printf '%-48s %9s %12s %8s\n' command wall "peak RSS" "/openssl"
 if [ "$ONLY" != appx ]; then
 measure "openssl dgst -sha256" : "$REF"
+if [ "$ONLY" != batch ]; then
 measure "authsign digest (verify --print-digest)" : "'$BIN/verify' --print-digest sha256 '$W/big.exe'"
 measure "authsign verify" : "'$BIN/verify' --trusted '$PKI/root.pem' '$W/signed.exe'"
 measure "authsign sign in place" "$fresh" "'$BIN/sign' --cert '$CERT' --key '$KEY' '$W/work.exe'"
@@ -92,8 +100,10 @@ measure "osslsigncode extract-data -h sha256" "$fresh" "osslsigncode extract-dat
 measure "osslsigncode sign" "$fresh" "osslsigncode sign -certs '$CERT' -key '$KEY' -h sha256 -in '$W/work.exe' -out '$W/out.exe'"
 measure "osslsigncode verify" : "osslsigncode verify -CAfile '$PKI/root.pem' -in '$W/signed.exe'"
 measure "osslsigncode dual sign (sign, then -nest)" "$fresh; rm -f '$W/out1.exe'" "osslsigncode sign -certs '$CERT' -key '$KEY' -h sha1 -in '$W/work.exe' -out '$W/out1.exe' && osslsigncode sign -nest -certs '$CERT' -key '$KEY' -h sha256 -in '$W/out1.exe' -out '$W/out.exe'"
+fi
 measure "authsign batch: 200 small PE, one call (RSA-2048)" "$smalls" "'$BIN/sign' --cert '$CERT' --key '$KEY' '$W'/small/*.exe"
 measure "osslsigncode: 200 small PE, a loop (RSA-2048)" "$smalls; rm -f '$W'/small/*.out" "for f in '$W'/small/*.exe; do osslsigncode sign -certs '$CERT' -key '$KEY' -h sha256 -in \"\$f\" -out \"\$f.out\" >/dev/null || exit 1; done"
+measure "authsign batch, RSA-2048, feature ring" "$smalls" "'$W/sign-ring' --cert '$CERT' --key '$KEY' '$W'/small/*.exe"
 measure "authsign batch, P-256 key" "$smalls" "'$BIN/sign' --cert '$PKI/leaf-p256-chain.pem' --key '$PKI/leaf-p256.key' '$W'/small/*.exe"
 measure "osslsigncode loop, P-256 key" "$smalls; rm -f '$W'/small/*.out" "for f in '$W'/small/*.exe; do osslsigncode sign -certs '$PKI/leaf-p256-chain.pem' -key '$PKI/leaf-p256.key' -h sha256 -in \"\$f\" -out \"\$f.out\" >/dev/null || exit 1; done"
 # The same batch rows with the machine's other core busy (a busy loop pinned to core 1).
@@ -101,11 +111,13 @@ busy_start() { taskset -c 1 sh -c 'while :; do :; done' & BUSY=$!; }
 busy_stop() { kill "$BUSY"; wait "$BUSY" 2>/dev/null || true; }
 busy_start
 measure "authsign batch, RSA-2048, other core busy" "$smalls" "'$BIN/sign' --cert '$CERT' --key '$KEY' '$W'/small/*.exe"
+measure "authsign batch, RSA-2048, ring, other core busy" "$smalls" "'$W/sign-ring' --cert '$CERT' --key '$KEY' '$W'/small/*.exe"
 measure "osslsigncode loop, RSA-2048, other core busy" "$smalls; rm -f '$W'/small/*.out" "for f in '$W'/small/*.exe; do osslsigncode sign -certs '$CERT' -key '$KEY' -h sha256 -in \"\$f\" -out \"\$f.out\" >/dev/null || exit 1; done"
 busy_stop
 measure "authsign verify: 1000 small signed PE, one call" : "'$BIN/verify' --trusted '$PKI/root.pem' '$W'/verify/*.exe"
 measure "osslsigncode verify: 1000 small signed PE, a loop" : "for f in '$W'/verify/*.exe; do osslsigncode verify -CAfile '$PKI/root.pem' -in \"\$f\" >/dev/null || exit 1; done"
 
+if [ "$ONLY" != batch ]; then
 # Scripts: a ${SCRIPT_MIB} MiB generated PowerShell script (ASCII, CRLF), and the same text in
 # UTF-16LE. The PowerShell SIP hashes the text as UTF-16LE, so an 8-bit script is hashed as
 # twice its size (one SHA-256 stream cannot be split): its floor is `openssl dgst` over the
@@ -134,13 +146,17 @@ measure "script UTF-16LE ($((SCRIPT_MIB * 2)) MiB): openssl dgst" : "$REF"
 measure "script UTF-16LE: authsign sign in place" "$fresh_ps16" "'$BIN/sign' --cert '$CERT' --key '$KEY' '$W/work16.ps1'"
 measure "script UTF-16LE: authsign verify" : "'$BIN/verify' --trusted '$PKI/root.pem' '$W/signed16.ps1'"
 
+fi
+
 echo "verify batch speed-up: $(awk -v a="${MEDIAN['osslsigncode verify: 1000 small signed PE, a loop']}" -v b="${MEDIAN['authsign verify: 1000 small signed PE, one call']}" 'BEGIN {printf "%.1fx", a / b}')"
 echo "batch speed-up, RSA-2048: $(awk -v a="${MEDIAN['osslsigncode: 200 small PE, a loop (RSA-2048)']}" -v b="${MEDIAN['authsign batch: 200 small PE, one call (RSA-2048)']}" 'BEGIN {printf "%.1fx", a / b}')"
 echo "batch speed-up, RSA-2048, other core busy: $(awk -v a="${MEDIAN['osslsigncode loop, RSA-2048, other core busy']}" -v b="${MEDIAN['authsign batch, RSA-2048, other core busy']}" 'BEGIN {printf "%.1fx", a / b}')"
+echo "batch speed-up, RSA-2048, feature ring: $(awk -v a="${MEDIAN['osslsigncode: 200 small PE, a loop (RSA-2048)']}" -v b="${MEDIAN['authsign batch, RSA-2048, feature ring']}" 'BEGIN {printf "%.1fx", a / b}')"
+echo "batch speed-up, RSA-2048, feature ring, other core busy: $(awk -v a="${MEDIAN['osslsigncode loop, RSA-2048, other core busy']}" -v b="${MEDIAN['authsign batch, RSA-2048, ring, other core busy']}" 'BEGIN {printf "%.1fx", a / b}')"
 echo "batch speed-up, P-256: $(awk -v a="${MEDIAN['osslsigncode loop, P-256 key']}" -v b="${MEDIAN['authsign batch, P-256 key']}" 'BEGIN {printf "%.1fx", a / b}')"
 fi
 
-if [ "$ONLY" != pe ]; then
+if [ "$ONLY" != pe ] && [ "$ONLY" != batch ]; then
     echo "building a ${SIZE_MIB} MiB MSIX (stored payload, SHA-256 block map) in $W" >&2
     payload "$W/payload.bin"
     # The test leaf's subject as Windows renders it: the package's Publisher, so no

@@ -596,3 +596,28 @@ fn signer_info_style_verification() {
     let e: Error = SignatureError::Invalid.into();
     assert!(e.to_string().contains("does not verify"));
 }
+
+/// Signing a file goes through `sign_message`; with the `ring` feature an RSA key signs
+/// SHA-256/384/512 messages with ring. PKCS#1 v1.5 is deterministic, so both paths must give
+/// the bytes the `rsa` crate gives for the message's digest, for every key size and encoding.
+#[test]
+fn sign_message_equals_sign_digest_for_every_key_and_digest() {
+    for &(key, cert, alg, ..) in KEYS {
+        let s = signer(key, cert);
+        if cfg!(feature = "ring") && alg == SignatureAlgorithm::RsaPkcs1v15 {
+            assert!(format!("{s:?}").contains("ring: true"), "{key}: {s:?}");
+        }
+        for alg in DigestAlgorithm::ALL {
+            if !alg.can_sign() {
+                continue;
+            }
+            let message = b"\x31\x03\x02\x01\x07 signed attributes stand-in";
+            let digest = alg.digest(message);
+            assert_eq!(
+                s.sign_message(alg, message, &digest).unwrap(),
+                s.sign_digest(alg, &digest).unwrap(),
+                "{key} {alg}"
+            );
+        }
+    }
+}
