@@ -13,15 +13,14 @@
 //! TOKEN=... cargo run --features remote --example sign -- --remote https://sign.example:8443 \
 //!     --remote-ca signing-ca.pem --token-env TOKEN a.exe b.msi     # through authsign-server
 //! ```
-//! Without -o a file is signed in place, crash-safely. PINs and passwords come from an
-//! environment variable or a file, never from the command line. Exit status: 0 on success,
-//! 2 on any error (one line on stderr per failed file).
+//! Without -o a file is signed in place, crash-safely. PINs and passwords come from the
+//! environment or a file, never the command line. Exit 0 on success, 2 on any error.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::SystemTime;
 
-use authsign::sign::{self, BatchItem, PendingSignature, SignOptions};
+use authsign::sign::{self, BatchItem, PendingSignature, RequestSigner, SignOptions};
 use authsign::signer;
 use authsign::{DigestAlgorithm, Error, Profile, Result};
 use clap::Parser;
@@ -29,6 +28,8 @@ use clap::Parser;
 #[path = "common/cli.rs"]
 mod common;
 use common::usage;
+#[path = "common/remote.rs"]
+mod remote;
 
 /// Sign, attach or remove Authenticode signatures.
 #[derive(Parser, Debug)]
@@ -106,105 +107,7 @@ struct Args {
     #[command(flatten)]
     timestamps: common::TimestampArgs,
     #[command(flatten)]
-    remote: RemoteArgs,
-}
-
-/// Signing through an authsign-server: the file stays here, the key there.
-#[derive(clap::Args, Debug)]
-struct RemoteArgs {
-    /// Sign through the authsign-server at this URL (https://host:port); the file never leaves
-    /// this machine (feature `remote`).
-    #[arg(long, value_name = "URL", conflicts_with_all = ["key", "pfx", "pkcs11_module", "prepare", "finish", "attach", "remove", "timestamp_only"])]
-    remote: Option<String>,
-    /// CA certificate (PEM) the server's TLS certificate must chain to (default: the
-    /// system's CA bundle).
-    #[arg(long, value_name = "CA.pem", requires = "remote")]
-    remote_ca: Option<PathBuf>,
-    /// Environment variable holding this client's bearer token for --remote.
-    #[arg(long, value_name = "VAR", requires = "remote")]
-    token_env: Option<String>,
-    /// The server's signing profile (default: the client's only one, or the server's default).
-    #[arg(long, value_name = "NAME", requires = "remote")]
-    remote_profile: Option<String>,
-    /// Have the server timestamp the signatures with its profile's timestamp servers.
-    #[arg(long, requires = "remote")]
-    remote_timestamp: bool,
-    /// Client certificate chain (PEM) for servers that require mutual TLS.
-    #[arg(long, value_name = "CERT.pem", requires_all = ["remote", "remote_client_key"])]
-    remote_client_cert: Option<PathBuf>,
-    /// Private key (PEM) of --remote-client-cert.
-    #[arg(long, value_name = "KEY.pem", requires = "remote_client_cert")]
-    remote_client_key: Option<PathBuf>,
-}
-
-#[cfg(feature = "remote")]
-fn remote_signer(r: &RemoteArgs, url: &str) -> Result<authsign::remote::RemoteSigner> {
-    let var = r
-        .token_env
-        .as_deref()
-        .ok_or_else(|| usage("--remote needs --token-env VAR (the bearer token)"))?;
-    let mut server = authsign::remote::RemoteSigner::new(url, signer::Secret::from_env(var)?)
-        .with_server_timestamp(r.remote_timestamp);
-    if let Some(ca) = &r.remote_ca {
-        server = server.with_ca_file(ca)?;
-    }
-    if let Some(profile) = &r.remote_profile {
-        server = server.with_profile(profile);
-    }
-    if let (Some(cert), Some(key)) = (&r.remote_client_cert, &r.remote_client_key) {
-        let read = |p: &PathBuf| std::fs::read(p).map_err(|e| Error::at(p, e));
-        server = server.with_client_certificate_pem(&read(cert)?, &read(key)?)?;
-    }
-    Ok(server)
-}
-
-/// Sign `input` (or every input, as a batch) through the server at `url`.
-#[cfg(feature = "remote")]
-fn run_remote(args: &Args, url: &str) -> Result<Vec<(PathBuf, Result<String>)>> {
-    let server = remote_signer(&args.remote, url)?;
-    let opts = options(args)?;
-    if let [input] = args.inputs.as_slice() {
-        let result = (|| {
-            if let Some(path) = &args.detached {
-                let subject = authsign::open_path(input)?;
-                let pkcs7 = sign::sign_with(subject.as_ref(), &server, &opts)?;
-                sign::write_atomically(path, |out| Ok(out.write_all(&pkcs7)?))?;
-                return Ok(format!("wrote detached signature: {}", path.display()));
-            }
-            let shown = args
-                .output
-                .as_deref()
-                .unwrap_or(input)
-                .display()
-                .to_string();
-            match &args.output {
-                None => sign::sign_file_with(input, &server, &opts)?,
-                Some(out) => sign::sign_file_to_with(input, out, &server, &opts)?,
-            };
-            Ok(format!("signed through {url}: {shown}"))
-        })();
-        return Ok(vec![(input.clone(), result)]);
-    }
-    if args.output.is_some() || args.detached.is_some() {
-        return Err(usage(
-            "several inputs are signed in place: no -o or --detached",
-        ));
-    }
-    let items: Vec<BatchItem> = args.inputs.iter().map(BatchItem::in_place).collect();
-    let results = sign::sign_batch_with(&items, &server, &opts);
-    Ok(args
-        .inputs
-        .iter()
-        .cloned()
-        .zip(results.into_iter().map(|r| r.map(|_| "signed".to_string())))
-        .collect())
-}
-
-#[cfg(not(feature = "remote"))]
-fn run_remote(_args: &Args, _url: &str) -> Result<Vec<(PathBuf, Result<String>)>> {
-    Err(usage(
-        "--remote needs the \"remote\" feature (cargo run --features remote ...)",
-    ))
+    remote: remote::RemoteArgs,
 }
 
 fn options(args: &Args) -> Result<SignOptions> {
@@ -222,7 +125,8 @@ fn options(args: &Args) -> Result<SignOptions> {
     Ok(opts)
 }
 
-fn run(args: &Args, input: &Path) -> Result<String> {
+/// The operations that need no key on one input: removing, attaching, timestamping, two-phase.
+fn without_key(args: &Args, input: &Path) -> Result<String> {
     let output = args.output.as_deref();
     let shown = output.unwrap_or(input).display();
     if args.remove {
@@ -253,15 +157,10 @@ fn run(args: &Args, input: &Path) -> Result<String> {
         let [pending] = &sign::prepare(subject.as_ref(), &certs, scheme, &opts)?[..] else {
             return Err(usage("--prepare takes one --digest"));
         };
-        sign::write_atomically(
-            state,
-            |out| Ok(out.write_all(pending.to_json().as_bytes())?),
-        )?;
-        return Ok(format!(
-            "prepared: sign {} (state in {})",
-            hex::encode(pending.digest()),
-            state.display()
-        ));
+        let json = pending.to_json();
+        sign::write_atomically(state, |out| Ok(out.write_all(json.as_bytes())?))?;
+        let (digest, state) = (hex::encode(pending.digest()), state.display());
+        return Ok(format!("prepared: sign {digest} (state in {state})"));
     }
     if let (Some(state), Some(sig)) = (&args.finish, &args.signature) {
         let json = std::fs::read_to_string(state).map_err(|e| Error::at(state, e))?;
@@ -270,75 +169,82 @@ fn run(args: &Args, input: &Path) -> Result<String> {
         sign::finish_file(input, output, &[pending], &[signature], &opts)?;
         return Ok(format!("signed: {shown}"));
     }
-    let signer = args.keys.source(args.key.as_deref(), &args.certs)?.open()?;
+    Err(usage("nothing to do without a key"))
+}
+
+/// Sign one input with `signer` (a key, or the signing service): in place, to -o, or into a
+/// detached signature.
+fn sign_one<R: RequestSigner + ?Sized>(args: &Args, input: &Path, signer: &R) -> Result<String> {
+    let opts = options(args)?;
     if let Some(path) = &args.detached {
         let subject = authsign::open_path(input)?;
-        let pkcs7 = authsign::sign(subject.as_ref(), signer.as_ref(), &opts)?;
+        let pkcs7 = sign::sign_with(subject.as_ref(), signer, &opts)?;
         sign::write_atomically(path, |out| Ok(out.write_all(&pkcs7)?))?;
         return Ok(format!("wrote detached signature: {}", path.display()));
     }
-    match output {
-        None => authsign::sign_file(input, signer.as_ref(), &opts)?,
-        Some(out) => authsign::sign_file_to(input, out, signer.as_ref(), &opts)?,
+    match &args.output {
+        None => sign::sign_file_with(input, signer, &opts)?,
+        Some(out) => sign::sign_file_to_with(input, out, signer, &opts)?,
     };
     let digests: Vec<&str> = args.digests.iter().map(|d| d.name()).collect();
+    let shown = args.output.as_deref().unwrap_or(input).display();
     Ok(format!("signed ({}): {shown}", digests.join(" + ")))
 }
 
-/// Sign every input in place in one batch call; one line per failure.
-fn batch(args: &Args) -> Result<Vec<(PathBuf, Result<String>)>> {
-    if args.output.is_some()
-        || args.remove
+type Outcomes = Vec<(PathBuf, Result<String>)>;
+
+/// Sign the inputs with `signer`: one input as the flags say, several in place in one batch.
+fn sign_all<R: RequestSigner + Sync + ?Sized>(args: &Args, signer: &R) -> Result<Outcomes> {
+    if let [input] = args.inputs.as_slice() {
+        return Ok(vec![(input.clone(), sign_one(args, input, signer))]);
+    }
+    if args.output.is_some() || args.detached.is_some() {
+        return Err(usage(
+            "several inputs are signed in place: no -o or --detached",
+        ));
+    }
+    let items: Vec<BatchItem> = args.inputs.iter().map(BatchItem::in_place).collect();
+    let results = sign::sign_batch_with(&items, signer, &options(args)?);
+    let results = results.into_iter().map(|r| r.map(|_| "signed".to_string()));
+    Ok(args.inputs.iter().cloned().zip(results).collect())
+}
+
+fn run(args: &Args) -> Result<Outcomes> {
+    let key_free = args.remove
         || args.remove_nested.is_some()
         || args.timestamp_only
-        || args.detached.is_some()
         || args.attach.is_some()
         || args.prepare.is_some()
-        || args.finish.is_some()
-    {
-        return Err(usage("several inputs are signed in place, in one batch: no -o, --remove, --timestamp-only, --detached, --attach, --prepare or --finish"));
+        || args.finish.is_some();
+    if key_free {
+        let [input] = args.inputs.as_slice() else {
+            return Err(usage("--remove, --remove-nested, --timestamp-only, --attach, --prepare and --finish take one input"));
+        };
+        return Ok(vec![(input.clone(), without_key(args, input))]);
     }
-    let signer = args.keys.source(args.key.as_deref(), &args.certs)?.open()?;
-    let items: Vec<BatchItem> = args.inputs.iter().map(BatchItem::in_place).collect();
-    let results = authsign::sign_batch(&items, signer.as_ref(), &options(args)?);
-    Ok(args
-        .inputs
-        .iter()
-        .cloned()
-        .zip(results.into_iter().map(|r| r.map(|_| "signed".to_string())))
-        .collect())
+    match &args.remote.remote {
+        Some(url) => sign_all(args, &args.remote.signer(url)?),
+        None => {
+            let signer = args.keys.source(args.key.as_deref(), &args.certs)?.open()?;
+            sign_all(args, signer.as_ref())
+        }
+    }
 }
 
 fn main() -> ExitCode {
     use std::io::Write as _;
     let args = Args::parse();
-    let results = match (&args.remote.remote, args.inputs.as_slice()) {
-        (Some(url), _) => match run_remote(&args, url) {
-            Ok(r) => r,
-            Err(e) => vec![(args.inputs.first().cloned().unwrap_or_default(), Err(e))],
-        },
-        (None, inputs) => match inputs {
-            [one] => vec![(one.clone(), run(&args, one))],
-            _ => match batch(&args) {
-                Ok(r) => r,
-                Err(e) => vec![(args.inputs.first().cloned().unwrap_or_default(), Err(e))],
-            },
-        },
-    };
-    let mut failed = false;
-    for (input, result) in results {
+    let first = args.inputs.first().cloned().unwrap_or_default();
+    let mut status = ExitCode::SUCCESS;
+    for (input, result) in run(&args).unwrap_or_else(|e| vec![(first, Err(e))]) {
         match result {
             Ok(msg) if args.inputs.len() == 1 => println!("{msg}"),
             Ok(msg) => println!("{msg}: {}", input.display()),
             Err(e) => {
-                failed = true;
+                status = ExitCode::from(2);
                 let _ = writeln!(std::io::stderr(), "sign: {}: {e}", input.display());
             }
         }
     }
-    if failed {
-        ExitCode::from(2)
-    } else {
-        ExitCode::SUCCESS
-    }
+    status
 }
