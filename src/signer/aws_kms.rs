@@ -46,6 +46,7 @@ use std::time::{Duration, SystemTime};
 
 use x509_cert::Certificate;
 
+use super::https::env;
 use super::https::{self, Client, HttpOptions, Request, Response};
 use super::{Secret, SignatureAlgorithm, Signer};
 use crate::digest::DigestAlgorithm;
@@ -138,10 +139,6 @@ pub struct AwsKmsSigner {
     algorithm: SignatureAlgorithm,
     certificates: Vec<Certificate>,
     credentials: CredentialSource,
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 /// The region of an ARN (`arn:PARTITION:SERVICE:REGION:ACCOUNT:RESOURCE`).

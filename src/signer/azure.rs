@@ -64,6 +64,7 @@ use std::time::Duration;
 use der::Decode;
 use x509_cert::Certificate;
 
+use super::https::env;
 use super::https::{self, Client, HttpOptions, Request, Response, TokenCache};
 use super::{Secret, SignatureAlgorithm, Signer};
 use crate::digest::DigestAlgorithm;
@@ -103,10 +104,6 @@ pub enum AzureCredential {
     },
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
 impl AzureCredential {
     /// The credential `FromEnvironment` stands for, now.
     fn resolve(&self) -> AzureCredential {
@@ -137,17 +134,10 @@ impl AzureCredential {
 
 /// The Entra ID error code and description of an OAuth or managed-identity error answer.
 fn oauth_error(r: &Response) -> (Option<String>, String) {
-    let json = r.json();
-    let get = |p: &str| {
-        json.as_ref()
-            .and_then(|j| https::json_str(j, p))
-            .map(str::to_string)
-    };
-    (
-        get("/error").or_else(|| get("/error/code")),
-        get("/error_description")
-            .or_else(|| get("/error/message"))
-            .unwrap_or_else(|| String::from_utf8_lossy(&r.body).into_owned()),
+    https::error_fields(
+        r,
+        &["/error", "/error/code"],
+        &["/error_description", "/error/message"],
     )
 }
 
@@ -260,16 +250,7 @@ fn fetch_token(
 
 /// The Azure error code and message of a `{"error": {"code", "message"}}` answer.
 fn azure_error(r: &Response) -> (Option<String>, String) {
-    let json = r.json();
-    let get = |p: &str| {
-        json.as_ref()
-            .and_then(|j| https::json_str(j, p))
-            .map(str::to_string)
-    };
-    (
-        get("/error/code"),
-        get("/error/message").unwrap_or_else(|| String::from_utf8_lossy(&r.body).into_owned()),
-    )
+    https::error_fields(r, &["/error/code"], &["/error/message"])
 }
 
 fn azure_classify(status: u16, code: Option<&str>) -> Option<KeyServiceErrorKind> {

@@ -34,6 +34,7 @@ use std::time::Duration;
 
 use x509_cert::Certificate;
 
+use super::https::env;
 use super::https::{self, Client, HttpOptions, Request, Response, TokenCache};
 use super::{Secret, SignatureAlgorithm, Signer};
 use crate::digest::DigestAlgorithm;
@@ -98,23 +99,12 @@ pub struct GcpKmsSigner {
     certificates: Vec<Certificate>,
 }
 
-fn env(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
 /// The google.rpc status and message of an error answer.
 fn google_error(r: &Response) -> (Option<String>, String) {
-    let json = r.json();
-    let get = |p: &str| {
-        json.as_ref()
-            .and_then(|j| https::json_str(j, p))
-            .map(str::to_string)
-    };
-    (
-        get("/error/status").or_else(|| get("/error")),
-        get("/error/message")
-            .or_else(|| get("/error_description"))
-            .unwrap_or_else(|| String::from_utf8_lossy(&r.body).into_owned()),
+    https::error_fields(
+        r,
+        &["/error/status", "/error"],
+        &["/error/message", "/error_description"],
     )
 }
 

@@ -436,6 +436,32 @@ pub(crate) fn decode_base64(text: &str) -> Option<Vec<u8>> {
     }
 }
 
+/// The error code and message of a JSON error answer `r`: the first string found at one of
+/// `code_at` and of `message_at` (JSON pointers), the body as text when no message is found.
+#[cfg_attr(not(any(feature = "azure", feature = "gcp-kms")), allow(dead_code))]
+pub(crate) fn error_fields(
+    r: &Response,
+    code_at: &[&str],
+    message_at: &[&str],
+) -> (Option<String>, String) {
+    let json = r.json();
+    let first = |pointers: &[&str]| {
+        let j = json.as_ref()?;
+        pointers
+            .iter()
+            .find_map(|p| json_str(j, p))
+            .map(str::to_string)
+    };
+    let message =
+        first(message_at).unwrap_or_else(|| String::from_utf8_lossy(&r.body).into_owned());
+    (first(code_at), message)
+}
+
+/// A non-empty environment variable.
+pub(crate) fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
 /// The string at `pointer` (a JSON pointer such as `/Signature`) of `value`.
 pub(crate) fn json_str<'v>(value: &'v serde_json::Value, pointer: &str) -> Option<&'v str> {
     value.pointer(pointer).and_then(serde_json::Value::as_str)
