@@ -7,8 +7,8 @@
 //! szOID_CATALOG_LIST (1.3.6.1.4.1.311.12.1.1). Each member ("catalog entry") is a tag and
 //! attributes: which SIP hashed the file (PE, cabinet or flat), an SpcIndirectDataContent
 //! holding its digest, and name/value attributes such as `File` and `OSAttr`. The catalog
-//! itself has name/value attributes too. See [`asn1`] for the structures and [`CatalogBuilder`]
-//! for what version 1 (SHA-1) and version 2 (SHA-256) catalogs hold.
+//! itself has name/value attributes too (the ASN.1 structures are in `src/cat/asn1.rs`); see
+//! [`CatalogBuilder`] for what version 1 (SHA-1) and version 2 (SHA-256) catalogs hold.
 //!
 //! - [`CatSubject`] is the catalog as a [`Subject`](crate::Subject): signed, timestamped,
 //!   verified, its signature extracted or removed through the same calls as any file. Its
@@ -36,7 +36,7 @@
 //! # Ok(()) }
 //! ```
 
-pub mod asn1;
+mod asn1;
 mod builder;
 mod lookup;
 mod member;
