@@ -5,6 +5,10 @@
 //! Encrypted keys (`ENCRYPTED PRIVATE KEY`, or traditional PEM with `Proc-Type: 4,ENCRYPTED`)
 //! are refused with [`Error::Unsupported`]. RSA moduli from [`MIN_RSA_BITS`] to
 //! [`MAX_RSA_BITS`] bits are accepted.
+//!
+//! RSA signatures are made by the pure-Rust `rsa` crate; with the `ring` feature, signing a file
+//! with SHA-256, SHA-384 or SHA-512 goes through ring's RSA instead (about three times faster,
+//! which matters for batches; the bytes are the same, as PKCS#1 v1.5 is deterministic).
 
 use std::fmt;
 use std::path::Path;
