@@ -344,3 +344,278 @@ impl PeHeaders {
         self.cert_table.map_or(self.file_len, |t| t.offset)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    const NT: usize = 0x80;
+    const OPT: usize = NT + 24;
+    const LEN: usize = 0x1000;
+
+    fn put16(b: &mut [u8], at: usize, v: u16) {
+        b[at..at + 2].copy_from_slice(&v.to_le_bytes());
+    }
+    fn put32(b: &mut [u8], at: usize, v: u32) {
+        b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    }
+
+    /// Offset of the data directory in the optional header (after NumberOfRvaAndSizes).
+    fn data_directory(pe32_plus: bool) -> usize {
+        if pe32_plus {
+            112
+        } else {
+            96
+        }
+    }
+
+    /// A 4 KiB image with the headers of a PE32 or PE32+ file: two sections, sixteen
+    /// data-directory entries, CheckSum 0x12345678, no certificate table.
+    fn image(pe32_plus: bool) -> Vec<u8> {
+        let mut b = vec![0u8; LEN];
+        b[..2].copy_from_slice(b"MZ");
+        put32(&mut b, 0x3c, NT as u32);
+        b[NT..NT + 4].copy_from_slice(b"PE\0\0");
+        put16(&mut b, NT + 4, if pe32_plus { 0x8664 } else { 0x14c });
+        put16(&mut b, NT + 6, 2);
+        let opt_len = data_directory(pe32_plus) + 16 * 8;
+        put16(&mut b, NT + 20, opt_len as u16);
+        put16(&mut b, OPT, if pe32_plus { 0x20b } else { 0x10b });
+        put32(&mut b, OPT + 32, 0x1000);
+        put32(&mut b, OPT + 36, 0x200);
+        put32(&mut b, OPT + 60, 0x400);
+        put32(&mut b, OPT + 64, 0x1234_5678);
+        put32(&mut b, OPT + data_directory(pe32_plus) - 4, 16);
+        let sections = OPT + opt_len;
+        for (i, name) in [b".text\0\0\0", b".data\0\0\0"].iter().enumerate() {
+            let s = sections + 40 * i;
+            b[s..s + 8].copy_from_slice(*name);
+            put32(&mut b, s + 8, 0x100 + i as u32);
+            put32(&mut b, s + 12, 0x1000 * (i as u32 + 1));
+            put32(&mut b, s + 16, 0x200);
+            put32(&mut b, s + 20, 0x400 + 0x200 * i as u32);
+            put32(&mut b, s + 24, 0xdead_beef); // PointerToRelocations: not kept
+            put32(&mut b, s + 36, 0x6000_0020 + i as u32);
+        }
+        b
+    }
+
+    fn cert_entry(pe32_plus: bool) -> usize {
+        OPT + data_directory(pe32_plus) + 4 * 8
+    }
+
+    fn with_cert_table(pe32_plus: bool, offset: u32, size: u32) -> Vec<u8> {
+        let mut b = image(pe32_plus);
+        put32(&mut b, cert_entry(pe32_plus), offset);
+        put32(&mut b, cert_entry(pe32_plus) + 4, size);
+        b
+    }
+
+    fn malformed_at(bytes: &[u8]) -> (u64, MalformedKind, String) {
+        match PeHeaders::parse(&bytes) {
+            Err(Error::Malformed(m)) => {
+                assert_eq!(m.format, Format::Pe);
+                (m.offset, m.kind, m.what)
+            }
+            other => panic!("expected a malformed PE, got {other:?}"),
+        }
+    }
+
+    fn offset_and_kind(bytes: &[u8]) -> (u64, MalformedKind) {
+        let (offset, kind, _) = malformed_at(bytes);
+        (offset, kind)
+    }
+
+    #[test]
+    fn layout_offsets_are_the_pe_specification_values() {
+        for pe32_plus in [false, true] {
+            let h = PeHeaders::parse(&image(pe32_plus)).unwrap();
+            assert_eq!(h.nt_offset, NT as u64);
+            // CheckSum at optional-header offset 64 in both PE32 and PE32+.
+            assert_eq!(h.checksum_offset, OPT as u64 + 64);
+            // The certificate table is data-directory entry 4 (8 bytes each), after the
+            // 96-byte (PE32) or 112-byte (PE32+) fixed part of the optional header.
+            let dir = if pe32_plus { 112 } else { 96 };
+            assert_eq!(h.cert_dir_offset, OPT as u64 + dir + 4 * 8);
+        }
+    }
+
+    #[test]
+    fn parses_the_fields_authenticode_needs() {
+        for pe32_plus in [false, true] {
+            let h = PeHeaders::parse(&image(pe32_plus)).unwrap();
+            let opt_len = data_directory(pe32_plus) + 16 * 8;
+            assert_eq!(h.file_len, LEN as u64);
+            assert_eq!(h.machine, if pe32_plus { 0x8664 } else { 0x14c });
+            assert_eq!(h.pe32_plus, pe32_plus);
+            assert_eq!(h.checksum, 0x1234_5678);
+            assert_eq!(h.number_of_rva_and_sizes, 16);
+            assert_eq!(h.size_of_headers, 0x400);
+            assert_eq!(h.file_alignment, 0x200);
+            assert_eq!(h.section_alignment, 0x1000);
+            assert_eq!(h.cert_table, None);
+            assert_eq!((h.image_end(), h.trailing_bytes()), (LEN as u64, 0));
+            let text = SectionHeader {
+                name: *b".text\0\0\0",
+                virtual_size: 0x100,
+                virtual_address: 0x1000,
+                size_of_raw_data: 0x200,
+                pointer_to_raw_data: 0x400,
+                characteristics: 0x6000_0020,
+            };
+            let data = SectionHeader {
+                name: *b".data\0\0\0",
+                virtual_size: 0x101,
+                virtual_address: 0x2000,
+                size_of_raw_data: 0x200,
+                pointer_to_raw_data: 0x600,
+                characteristics: 0x6000_0021,
+            };
+            assert_eq!(
+                h.sections,
+                vec![text, data],
+                "section table after {opt_len}"
+            );
+        }
+    }
+
+    #[test]
+    fn certificate_table_location_comes_from_directory_entry_4() {
+        for pe32_plus in [false, true] {
+            let h = PeHeaders::parse(&with_cert_table(pe32_plus, 0xf00, 0x80)).unwrap();
+            let t = CertificateTableLocation {
+                offset: 0xf00,
+                size: 0x80,
+            };
+            assert_eq!(h.cert_table, Some(t));
+            assert_eq!((h.image_end(), h.trailing_bytes()), (0xf00, 0x80));
+        }
+    }
+
+    /// An input that records every range read from it.
+    struct Recording<'a>(&'a [u8], Mutex<Vec<(u64, usize)>>);
+
+    impl Input for Recording<'_> {
+        fn len(&self) -> u64 {
+            self.0.len() as u64
+        }
+        fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> std::io::Result<()> {
+            self.1.lock().unwrap().push((offset, buf.len()));
+            self.0.read_exact_at(offset, buf)
+        }
+    }
+
+    #[test]
+    fn reads_only_the_header_bytes() {
+        for pe32_plus in [false, true] {
+            let mut bytes = image(pe32_plus);
+            bytes.resize(1 << 20, 0xcc);
+            let input = Recording(&bytes, Mutex::new(Vec::new()));
+            let h = PeHeaders::parse(&input).unwrap();
+            let reads = input.1.into_inner().unwrap();
+            let end_of_headers = OPT + data_directory(pe32_plus) + 16 * 8 + 2 * 40;
+            let read: usize = reads.iter().map(|&(_, n)| n).sum();
+            assert!(read <= 64 + 24 + end_of_headers - OPT, "{reads:?}");
+            for (offset, n) in reads {
+                assert!(
+                    offset as usize + n <= end_of_headers,
+                    "read {n} at {offset:#x}"
+                );
+            }
+            assert_eq!(h.sections.len(), 2);
+        }
+    }
+
+    #[test]
+    fn malformed_headers_name_the_offset_and_the_rule() {
+        use MalformedKind::*;
+        let nt = NT as u64;
+        let opt = OPT as u64;
+        let size_of_optional_header = nt + 20;
+
+        let (at, kind, what) = malformed_at(&image(false)[..63]);
+        assert_eq!((at, kind), (0, Truncated), "{what}");
+        assert!(what.contains("too short for an MS-DOS header"), "{what}");
+
+        let mut b = image(false);
+        b[0] = b'X';
+        assert_eq!(offset_and_kind(&b), (0, WrongFormat));
+        let mut b = image(false);
+        put32(&mut b, 0x3c, (LEN - 23) as u32);
+        let (at, kind, what) = malformed_at(&b);
+        assert_eq!((at, kind), (0x3c, WrongFormat), "{what}");
+        assert!(
+            what.contains("e_lfanew 0xfe9 points past the end"),
+            "{what}"
+        );
+        let mut b = image(false);
+        b[NT + 2] = 1;
+        assert_eq!(offset_and_kind(&b), (nt, WrongFormat));
+
+        let mut b = image(false);
+        put16(&mut b, NT + 20, 1);
+        assert_eq!(offset_and_kind(&b), (size_of_optional_header, InvalidValue));
+        let mut b = image(false);
+        put16(&mut b, NT + 20, 0xffff);
+        let (at, kind, what) = malformed_at(&b);
+        assert_eq!((at, kind), (size_of_optional_header, Truncated), "{what}");
+        assert!(what.contains("optional header at 0x98 runs past"), "{what}");
+
+        let mut b = image(false);
+        put16(&mut b, OPT, 0x107);
+        assert!(matches!(PeHeaders::parse(&b), Err(Error::Unsupported(_))));
+        let mut b = image(false);
+        put16(&mut b, OPT, 0x999);
+        let (at, kind, what) = malformed_at(&b);
+        assert_eq!((at, kind), (opt, WrongFormat), "{what}");
+        assert!(
+            what.contains("unknown optional header magic 0x0999"),
+            "{what}"
+        );
+
+        for (pe32_plus, needs) in [(false, 136), (true, 152)] {
+            let mut b = image(pe32_plus);
+            put16(&mut b, NT + 20, needs - 1);
+            let (at, kind, what) = malformed_at(&b);
+            assert_eq!(
+                (at, kind),
+                (size_of_optional_header, InvalidValue),
+                "{what}"
+            );
+            assert!(what.contains(&format!("(needs {needs})")), "{what}");
+            let mut b = image(pe32_plus);
+            put16(&mut b, NT + 20, needs);
+            put16(&mut b, NT + 6, 0);
+            assert!(PeHeaders::parse(&b).is_ok());
+
+            let nrvas = OPT + data_directory(pe32_plus) - 4;
+            let mut b = image(pe32_plus);
+            put32(&mut b, nrvas, 4);
+            let (at, kind, what) = malformed_at(&b);
+            assert_eq!((at, kind), (nrvas as u64, InvalidValue), "{what}");
+            assert!(what.contains("NumberOfRvaAndSizes 4"), "{what}");
+        }
+
+        let mut b = image(false);
+        put16(&mut b, NT + 6, 0xffff);
+        let (at, kind, what) = malformed_at(&b);
+        assert_eq!((at, kind), (nt + 6, Truncated), "{what}");
+        assert!(what.contains("NumberOfSections 65535"), "{what}");
+
+        for pe32_plus in [false, true] {
+            let dir = cert_entry(pe32_plus) as u64;
+            for ((offset, size), kind, text) in [
+                ((0xf00, 0), InvalidValue, "both or neither"),
+                ((0, 8), InvalidValue, "both or neither"),
+                ((dir as u32 + 4, 8), Inconsistent, "overlaps the PE headers"),
+                ((0xf04, 8), Inconsistent, "not 8-byte aligned"),
+                ((0xff8, 0x10), Truncated, "runs past the end"),
+            ] {
+                let (at, k, what) = malformed_at(&with_cert_table(pe32_plus, offset, size));
+                assert_eq!((at, k), (dir, kind), "{what}");
+                assert!(what.contains(text), "{what}");
+            }
+        }
+    }
+}
