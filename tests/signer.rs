@@ -618,6 +618,16 @@ fn sign_message_equals_sign_digest_for_every_key_and_digest() {
                 s.sign_digest(alg, &digest).unwrap(),
                 "{key} {alg}"
             );
+            // A message that is not the one digested is refused, not signed.
+            if cfg!(feature = "ring")
+                && s.algorithm() == SignatureAlgorithm::RsaPkcs1v15
+                && alg != DigestAlgorithm::Sha1
+            {
+                assert!(
+                    s.sign_message(alg, b"another message", &digest).is_err(),
+                    "{key} {alg}"
+                );
+            }
         }
     }
 }

@@ -395,6 +395,10 @@ impl Signer for LocalSigner {
         super::check_digest_length(alg, digest)?;
         match &self.key {
             Key::Rsa(k) => match (&k.ring, ring_padding(alg)) {
+                // ring hashes `message` itself: it must be what `digest` is the digest of.
+                (Some(_), Some(_)) if alg.digest(message) != digest => Err(Error::InvalidArgument(
+                    format!("the message to sign does not have the given {alg} digest"),
+                )),
                 (Some(pair), Some(padding)) => sign_with_ring(pair, padding, message),
                 _ => sign_with(&self.key, alg, digest),
             },
