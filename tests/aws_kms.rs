@@ -1,5 +1,6 @@
 //! `AwsKmsSigner` end to end against moto's local AWS server (tests/data/moto.sh installs it;
-//! `tests/aws/moto_setup.py` creates the keys; `tests/aws/moto_server.py` adds KMS Sign's
+//! tests/common/moto.rs, shared with the server's tests, starts it and has
+//! `tests/aws/moto_setup.py` create the keys; `tests/aws/moto_server.py` adds KMS Sign's
 //! `MessageType` `DIGEST`, which moto does not implement). moto runs with IAM authentication on, so every
 //! request must carry a SigV4 signature moto checks against the access key it issued: wrong
 //! credentials are refused as they are by AWS.
@@ -13,13 +14,13 @@
 #![cfg(feature = "aws-kms")]
 
 mod common;
+#[path = "common/moto.rs"]
+mod moto;
 mod tsa;
 
-use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use authsign::error::{CryptoError, KeyServiceErrorKind};
 use authsign::signer::aws_kms::{AwsCredentials, AwsKmsOptions, AwsKmsSigner};
@@ -27,6 +28,7 @@ use authsign::signer::{Secret, SignatureAlgorithm, Signer};
 use authsign::verify::{Policy, Verifier};
 use authsign::{DigestAlgorithm, Error, SignOptions};
 use common::{example, fixture, pki, require_file, TempDir};
+use moto::Moto;
 
 const SUBJECTS: &[&str] = &[
     "pe/hello64.exe",
@@ -34,167 +36,33 @@ const SUBJECTS: &[&str] = &[
     "third-party/minimal.msi",
 ];
 
-/// A moto server with the test keys, shared by the tests of this file.
-struct Moto {
-    endpoint: String,
-    access_key_id: String,
-    secret_access_key: String,
-    /// Key name (rsa, p256, p384, encrypt) -> (id, ARN, chain PEM file).
-    keys: Vec<(String, String, String, PathBuf)>,
-    _server: Child,
-    _dir: TempDir,
+/// Options for the KMS key `key_id` with the certificate chain `chain`, through moto's
+/// endpoint with its credentials.
+fn kms_options(moto: &Moto, key_id: &str, chain: &Path) -> AwsKmsOptions {
+    let certs = authsign::signer::certificates_from_files(&[chain.to_path_buf()]).expect("chain");
+    let mut o = AwsKmsOptions::new(key_id, certs);
+    o.region = Some("us-east-1".into());
+    o.endpoint = Some(moto.endpoint.clone());
+    o.credentials = Some(AwsCredentials {
+        access_key_id: moto.access_key_id.clone(),
+        secret_access_key: Secret::new(moto.secret_access_key.clone()),
+        session_token: None,
+    });
+    o
 }
 
-impl Moto {
-    fn key(&self, name: &str) -> &(String, String, String, PathBuf) {
-        self.keys.iter().find(|k| k.0 == name).expect("key")
-    }
-
-    fn options(&self, key_id: &str, chain: &Path) -> AwsKmsOptions {
-        let certs =
-            authsign::signer::certificates_from_files(&[chain.to_path_buf()]).expect("chain");
-        let mut o = AwsKmsOptions::new(key_id, certs);
-        o.region = Some("us-east-1".into());
-        o.endpoint = Some(self.endpoint.clone());
-        o.credentials = Some(AwsCredentials {
-            access_key_id: self.access_key_id.clone(),
-            secret_access_key: Secret::new(self.secret_access_key.clone()),
-            session_token: None,
-        });
-        o
-    }
-}
-
-fn venv() -> PathBuf {
-    common::data_file("moto-venv/bin")
-}
-
+/// The moto server shared by the tests of this file.
 fn moto() -> Option<&'static Moto> {
     static MOTO: OnceLock<Option<Moto>> = OnceLock::new();
     MOTO.get_or_init(|| {
-        if !require_file(&venv().join("moto_server"), "run tests/data/moto.sh")
+        if !require_file(&moto::installed_server(), "run tests/data/moto.sh")
             || !common::require_tool("openssl")
         {
             return None;
         }
-        Some(start_moto())
+        Some(Moto::start())
     })
     .as_ref()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-fn start_moto() -> Moto {
-    let port = free_port();
-    // The shell stops moto when this test process ends (its stdin, our pipe, closes).
-    let server = Command::new("sh")
-        .arg("-c")
-        .arg(format!(
-            "\"$0\" \"$1\" -H 127.0.0.1 -p {port} >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid"
-        ))
-        .arg(venv().join("python"))
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/aws/moto_server.py"))
-        .env("INITIAL_NO_AUTH_ACTION_COUNT", "3")
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("start moto_server");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let endpoint = format!("http://127.0.0.1:{port}");
-    let setup = Command::new(venv().join("python"))
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/aws/moto_setup.py"))
-        .arg(&endpoint)
-        .output()
-        .expect("run moto_setup.py");
-    assert!(
-        setup.status.success(),
-        "moto_setup.py: {}",
-        String::from_utf8_lossy(&setup.stderr)
-    );
-    let json: serde_json::Value = serde_json::from_slice(&setup.stdout).expect("setup JSON");
-    let dir = TempDir::new();
-    let mut keys = Vec::new();
-    for name in ["rsa", "p256", "p384", "encrypt"] {
-        let k = &json["keys"][name];
-        let (id, arn) = (k["id"].as_str().unwrap(), k["arn"].as_str().unwrap());
-        let chain = match k["public_key"].as_str().unwrap() {
-            "" => PathBuf::new(),
-            public => issue_for_public_key(dir.path(), name, public),
-        };
-        keys.push((name.to_string(), id.to_string(), arn.to_string(), chain));
-    }
-    Moto {
-        endpoint,
-        access_key_id: json["access_key_id"].as_str().unwrap().into(),
-        secret_access_key: json["secret_access_key"].as_str().unwrap().into(),
-        keys,
-        _server: server,
-        _dir: dir,
-    }
-}
-
-/// A code-signing certificate for the base64 DER public key `public`, issued by the test
-/// intermediate CA; returns the chain file (leaf, intermediate).
-fn issue_for_public_key(dir: &Path, name: &str, public: &str) -> PathBuf {
-    use base64ct::Encoding;
-    let der = base64ct::Base64::decode_vec(public).expect("base64 public key");
-    let s = |p: PathBuf| p.to_str().expect("utf-8").to_string();
-    std::fs::write(dir.join(format!("{name}.pub.der")), der).unwrap();
-    std::fs::write(
-        dir.join("ext.cnf"),
-        "[ext]\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=codeSigning\n\
-         basicConstraints=CA:FALSE\n",
-    )
-    .unwrap();
-    common::openssl_in(
-        dir,
-        &[
-            "pkey",
-            "-pubin",
-            "-inform",
-            "DER",
-            "-in",
-            &format!("{name}.pub.der"),
-            "-out",
-            &format!("{name}.pub.pem"),
-        ],
-    );
-    common::openssl_in(
-        dir,
-        &[
-            "x509",
-            "-new",
-            "-subj",
-            &format!("/CN=authsign KMS test {name}"),
-            "-force_pubkey",
-            &format!("{name}.pub.pem"),
-            "-CA",
-            &s(pki("intermediate.pem")),
-            "-CAkey",
-            &s(pki("intermediate.key")),
-            "-days",
-            "30",
-            "-extfile",
-            "ext.cnf",
-            "-extensions",
-            "ext",
-            "-out",
-            &format!("{name}.pem"),
-        ],
-    );
-    let chain = dir.join(format!("{name}-chain.pem"));
-    let mut text = std::fs::read(dir.join(format!("{name}.pem"))).unwrap();
-    text.extend(std::fs::read(pki("intermediate.pem")).unwrap());
-    std::fs::write(&chain, text).unwrap();
-    chain
 }
 
 fn roots() -> Vec<authsign::Certificate> {
@@ -235,25 +103,25 @@ fn kms_rsa_p256_and_p384_keys_sign_pe_cab_and_msi() {
     let cases = [
         (
             "alias/authsign-rsa",
-            &rsa.3,
+            &rsa.chain,
             SignatureAlgorithm::RsaPkcs1v15,
             DigestAlgorithm::Sha256,
         ),
         (
-            p256.1.as_str(),
-            &p256.3,
+            p256.id.as_str(),
+            &p256.chain,
             SignatureAlgorithm::EcdsaP256,
             DigestAlgorithm::Sha256,
         ),
         (
-            p384.2.as_str(),
-            &p384.3,
+            p384.arn.as_str(),
+            &p384.chain,
             SignatureAlgorithm::EcdsaP384,
             DigestAlgorithm::Sha384,
         ),
     ];
     for (key_id, chain, scheme, digest) in cases {
-        let signer = AwsKmsSigner::open(moto.options(key_id, chain)).expect("open KMS key");
+        let signer = AwsKmsSigner::open(kms_options(moto, key_id, chain)).expect("open KMS key");
         assert_eq!(signer.algorithm(), scheme, "{key_id}");
         assert!(
             !signer.key_id().starts_with("alias/"),
@@ -282,14 +150,14 @@ fn kms_rsa_p256_and_p384_keys_sign_pe_cab_and_msi() {
 fn unknown_keys_wrong_credentials_and_unusable_keys_are_typed_errors() {
     let Some(moto) = moto() else { return };
     let rsa = moto.key("rsa");
-    let e = AwsKmsSigner::open(moto.options("alias/no-such-key", &rsa.3)).unwrap_err();
+    let e = AwsKmsSigner::open(kms_options(moto, "alias/no-such-key", &rsa.chain)).unwrap_err();
     assert_eq!(
         key_service_kind(&e),
         Some(KeyServiceErrorKind::KeyNotFound),
         "{e}"
     );
 
-    let mut wrong = moto.options(&rsa.1, &rsa.3);
+    let mut wrong = kms_options(moto, &rsa.id, &rsa.chain);
     wrong.credentials = Some(AwsCredentials {
         access_key_id: moto.access_key_id.clone(),
         secret_access_key: Secret::new("wrong-secret-0123456789"),
@@ -303,7 +171,7 @@ fn unknown_keys_wrong_credentials_and_unusable_keys_are_typed_errors() {
     );
     assert!(!e.to_string().contains("wrong-secret-0123456789"), "{e}");
 
-    let mut unknown = moto.options(&rsa.1, &rsa.3);
+    let mut unknown = kms_options(moto, &rsa.id, &rsa.chain);
     unknown.credentials = Some(AwsCredentials {
         access_key_id: "AKIAUNKNOWNKEY000000".into(),
         secret_access_key: Secret::new("whatever-secret-value"),
@@ -317,13 +185,13 @@ fn unknown_keys_wrong_credentials_and_unusable_keys_are_typed_errors() {
     );
 
     // A symmetric key cannot sign; a certificate for another key is refused.
-    let e = AwsKmsSigner::open(moto.options(&moto.key("encrypt").1, &rsa.3)).unwrap_err();
+    let e = AwsKmsSigner::open(kms_options(moto, &moto.key("encrypt").id, &rsa.chain)).unwrap_err();
     assert_eq!(
         key_service_kind(&e),
         Some(KeyServiceErrorKind::WrongKeyUsage),
         "{e}"
     );
-    let e = AwsKmsSigner::open(moto.options(&rsa.1, &moto.key("p256").3)).unwrap_err();
+    let e = AwsKmsSigner::open(kms_options(moto, &rsa.id, &moto.key("p256").chain)).unwrap_err();
     assert!(
         matches!(e, Error::Crypto(CryptoError::KeyCertificateMismatch)),
         "{e}"
@@ -331,7 +199,7 @@ fn unknown_keys_wrong_credentials_and_unusable_keys_are_typed_errors() {
 
     // A P-384 key signs SHA-384 digests only: SHA-256 is refused before a request is made.
     let p384 = moto.key("p384");
-    let signer = AwsKmsSigner::open(moto.options(&p384.1, &p384.3)).expect("open");
+    let signer = AwsKmsSigner::open(kms_options(moto, &p384.id, &p384.chain)).expect("open");
     let e = signer
         .sign_digest(DigestAlgorithm::Sha256, &[7; 32])
         .unwrap_err();
@@ -346,10 +214,7 @@ fn unknown_keys_wrong_credentials_and_unusable_keys_are_typed_errors() {
 fn sign_cli(moto: &Moto, secret: &str, args: &[&str]) -> std::process::Output {
     Command::new(example("sign"))
         .args(args)
-        .env("AWS_ENDPOINT_URL", &moto.endpoint)
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", &moto.access_key_id)
-        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .envs(moto.aws_env(secret))
         .env_remove("AWS_SESSION_TOKEN")
         .env_remove("AWS_ENDPOINT_URL_KMS")
         .output()
@@ -372,7 +237,7 @@ fn cli_signs_and_timestamps_a_batch_with_a_kms_key() {
         std::fs::copy(pe, &f).unwrap();
         files.push(f.to_str().unwrap().to_string());
     }
-    let chain = moto.key("rsa").3.to_str().unwrap().to_string();
+    let chain = moto.key("rsa").chain.to_str().unwrap().to_string();
     let url = tsa.url();
     let mut args = vec![
         "--aws-kms-key",
@@ -411,7 +276,7 @@ fn cli_errors_name_the_problem_and_write_nothing() {
     let target = dir.path().join("app.exe");
     std::fs::copy(fixture("pe/hello64.exe"), &target).unwrap();
     let before = std::fs::read(&target).unwrap();
-    let chain = moto.key("rsa").3.to_str().unwrap().to_string();
+    let chain = moto.key("rsa").chain.to_str().unwrap().to_string();
     let t = target.to_str().unwrap();
     let cases: &[(&str, &str, &[&str])] = &[
         (

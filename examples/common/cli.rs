@@ -162,6 +162,14 @@ fn pkcs11_source(_k: &KeyArgs, _module: &Path, _certs: &[PathBuf]) -> Result<Key
 }
 
 impl CloudKeyArgs {
+    /// Whether these flags name a cloud key.
+    pub fn given(&self) -> bool {
+        self.aws_kms_key.is_some()
+            || self.azure_key_vault.is_some()
+            || self.artifact_signing.is_some()
+            || self.gcp_kms_key.is_some()
+    }
+
     /// The cloud key these flags name, if any.
     pub fn source(&self, certs: &[PathBuf]) -> Result<Option<KeySource>> {
         let chain = || -> Result<Option<Vec<authsign::Certificate>>> {

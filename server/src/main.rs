@@ -65,7 +65,10 @@ struct KeyFlags {
 
 impl KeyFlags {
     fn given(&self) -> bool {
-        self.key.is_some() || self.keys.pfx.is_some() || self.keys.pkcs11_module.is_some()
+        self.key.is_some()
+            || self.keys.pfx.is_some()
+            || self.keys.pkcs11_module.is_some()
+            || self.keys.cloud.given()
     }
 }
 
@@ -157,7 +160,7 @@ fn open_profiles(
         None => {
             if !args.key.given() {
                 return Err(
-                    "CLIENTS.json has no profiles: give the key flags (--cert/--key, --pfx, --pkcs11-module...)".into(),
+                    "CLIENTS.json has no profiles: give the key flags (--cert/--key, --pfx, --pkcs11-module, --aws-kms-key...)".into(),
                 );
             }
             let source = args

@@ -41,6 +41,21 @@ pub fn require_tool(name: &str) -> bool {
     found
 }
 
+/// Whether the file `path` exists; in CI a missing file fails the test, elsewhere a note
+/// (with `how`, the way to get it) says the test skips.
+pub fn require_file(path: &Path, how: &str) -> bool {
+    let found = path.is_file();
+    if !found {
+        assert!(
+            !in_ci(),
+            "{} is required in CI (CI=true) but is missing; {how}",
+            path.display()
+        );
+        eprintln!("note: {} missing ({how}); skipping", path.display());
+    }
+    found
+}
+
 /// A binary built from the library's examples (`cargo test --workspace` builds them); `None`
 /// outside CI when it is not built (after a note).
 pub fn example(name: &str) -> Option<PathBuf> {
