@@ -795,3 +795,24 @@ fn mutated_packages_give_typed_results() {
         }
     }
 }
+
+/// A package whose files do not match its own block map (a fuzzed one: a file longer than its
+/// block map's Size) still signs, since the signature covers the package as it is; verifying
+/// then reports the block-map mismatch as the file's problem while the signature itself is
+/// sound, as Windows would refuse to install it whoever signed it.
+#[test]
+fn a_package_that_contradicts_its_block_map_signs_but_does_not_verify() {
+    let data = std::fs::read(fixture(
+        "regressions/sign_roundtrip-appx-block-map-mismatch",
+    ))
+    .unwrap();
+    let opts = options(Profile::Signtool, own_algorithm(&data));
+    let (signed, _) = sign(&data, &opts);
+    let r = verify(&signed);
+    assert!(!r.is_valid());
+    assert_eq!(
+        r.errors.iter().map(|p| p.code()).collect::<Vec<_>>(),
+        ["block-map-mismatch"]
+    );
+    assert!(r.signatures.iter().all(|s| s.errors.is_empty()), "{r:?}");
+}

@@ -184,8 +184,15 @@ pub fn exercise_sign_roundtrip(data: &[u8]) {
         "embed then extract changed the PKCS#7"
     );
     let report = verifier().verify(signed_subject.as_ref()).expect("verify");
+    // The signature must verify. Problems of the content itself (a package whose files do not
+    // match its block map) are the input's: signing neither causes nor repairs them (a change
+    // to the content would have changed the digest above).
+    let content_only = report
+        .errors
+        .iter()
+        .all(|e| matches!(e, authsign::verify::Problem::Content(_)));
     assert!(
-        report.is_valid(),
+        content_only && report.signatures.iter().all(|s| s.errors.is_empty()),
         "our own signature does not verify: {report:?}"
     );
     let mut removed = Vec::new();
