@@ -4,26 +4,16 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
 use authsign::cat::{CatSubject, CatalogBuilder, CatalogVersion};
 use authsign::signer::LocalSigner;
 use authsign::verify::{Policy, Verifier};
 use authsign::{DigestAlgorithm, Profile, SignOptions, Subject};
-use common::{fixture, osslsigncode, pki, require_tool, TempDir};
+use common::{cat_fixture, fixture, osslsigncode, pki, require_tool, TempDir};
 
 const T: u64 = 1_700_000_000;
-
-/// A file of the catalog fixtures (tests/fixtures/third-party/catalog), or for the scripts
-/// among unsigned.cat's members, of the script fixtures (the same osslsigncode files).
-fn cat_fixture(name: &str) -> PathBuf {
-    let path = fixture("third-party/catalog").join(name);
-    if path.exists() {
-        return path;
-    }
-    fixture("third-party/scripts").join(name)
-}
 
 /// Makecat's catalogs: osslsigncode's test catalog (7 members, page hashes, attributes) and
 /// jsign's (one PE member).

@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::path::PathBuf;
 use std::time::{Duration, UNIX_EPOCH};
 
 use authsign::cat::{
@@ -15,29 +14,7 @@ use authsign::error::{Error, Format, MalformedKind};
 use authsign::signer::LocalSigner;
 use authsign::verify::{Policy, Verifier};
 use authsign::{DigestAlgorithm, Profile, SignOptions, Subject};
-use common::{fixture, pki};
-
-/// A file of the catalog fixtures (tests/fixtures/third-party/catalog), or for the scripts
-/// among unsigned.cat's members, of the script fixtures (the same osslsigncode files).
-fn cat_fixture(name: &str) -> PathBuf {
-    let path = fixture("third-party/catalog").join(name);
-    if path.exists() {
-        return path;
-    }
-    fixture("third-party/scripts").join(name)
-}
-
-/// The members of osslsigncode's test catalog (unsigned.cat, made by makecat from
-/// unsigned.cdf), with their SIP.
-const MEMBERS: &[(&str, MemberKind)] = &[
-    ("unsigned.exe", MemberKind::Pe),
-    ("unsigned.ex_", MemberKind::Cab),
-    ("unsigned.msi", MemberKind::Flat),
-    ("unsigned.ps1", MemberKind::Flat),
-    ("unsigned.psc1", MemberKind::Flat),
-    ("unsigned.mof", MemberKind::Flat),
-    ("unsigned.js", MemberKind::Flat),
-];
+use common::{cat_fixture, fixture, pki, UNSIGNED_CAT_MEMBERS};
 
 fn open_catalog(name: &str) -> CatSubject {
     CatSubject::from_der(std::fs::read(cat_fixture(name)).unwrap()).unwrap()
@@ -78,7 +55,7 @@ fn makecat_catalogs_are_read_member_by_member() {
     // Members are sorted by tag.
     let tags: Vec<&[u8]> = c.members.iter().map(|m| m.tag.as_slice()).collect();
     assert!(tags.windows(2).all(|w| w[0] < w[1]));
-    for (file, kind) in MEMBERS {
+    for (file, kind) in UNSIGNED_CAT_MEMBERS {
         let full: Vec<_> = c
             .members
             .iter()
@@ -123,7 +100,7 @@ fn makecat_catalogs_are_read_member_by_member() {
 #[test]
 fn every_member_is_found_by_the_hash_windows_computes() {
     let cat = open_catalog("unsigned.cat");
-    for (file, kind) in MEMBERS {
+    for (file, kind) in UNSIGNED_CAT_MEMBERS {
         let bytes = std::fs::read(cat_fixture(file)).unwrap();
         let (found_kind, digests) =
             authsign::catalog_digests(&bytes, &[DigestAlgorithm::Sha256, DigestAlgorithm::Sha1])

@@ -14,29 +14,8 @@ use authsign::cat::{CatSubject, CatalogBuilder, CatalogVersion, MatchedBy, Membe
 use authsign::signer::LocalSigner;
 use authsign::verify::{Policy, Verifier};
 use authsign::{DigestAlgorithm, Format, SignOptions, Subject};
-use common::{data_file, example, fixture, pki, TempDir};
+use common::{cat_fixture, data_file, example, fixture, pki, TempDir, UNSIGNED_CAT_MEMBERS};
 use serde_json::Value;
-
-/// A file of the catalog fixtures (tests/fixtures/third-party/catalog), or for the scripts
-/// among unsigned.cat's members, of the script fixtures (the same osslsigncode files).
-fn cat_fixture(name: &str) -> PathBuf {
-    let path = fixture("third-party/catalog").join(name);
-    if path.exists() {
-        return path;
-    }
-    fixture("third-party/scripts").join(name)
-}
-
-/// Every member of unsigned.cat, with how Windows hashes it.
-const MEMBERS: &[(&str, MemberKind)] = &[
-    ("unsigned.exe", MemberKind::Pe),
-    ("unsigned.ex_", MemberKind::Cab),
-    ("unsigned.msi", MemberKind::Flat),
-    ("unsigned.ps1", MemberKind::Flat),
-    ("unsigned.psc1", MemberKind::Flat),
-    ("unsigned.mof", MemberKind::Flat),
-    ("unsigned.js", MemberKind::Flat),
-];
 
 fn signer() -> LocalSigner {
     LocalSigner::from_files(pki("leaf-rsa.key"), &[pki("leaf-rsa-chain.pem")]).unwrap()
@@ -81,11 +60,14 @@ fn every_member_of_a_signed_catalog_verifies_and_a_changed_one_does_not() {
     let v = verifier();
     let catalog = v.open_catalog_path(&cat).unwrap();
     assert!(catalog.report().is_valid(), "{:?}", catalog.report());
-    let paths: Vec<PathBuf> = MEMBERS.iter().map(|(f, _)| cat_fixture(f)).collect();
+    let paths: Vec<PathBuf> = UNSIGNED_CAT_MEMBERS
+        .iter()
+        .map(|(f, _)| cat_fixture(f))
+        .collect();
     for (file, (name, kind)) in v
         .verify_paths_with_catalog(&catalog, &paths)
         .iter()
-        .zip(MEMBERS)
+        .zip(UNSIGNED_CAT_MEMBERS)
     {
         let report = file.result.as_ref().unwrap();
         assert!(report.is_valid(), "{name}: {report:?}");
@@ -117,7 +99,7 @@ fn every_member_of_a_signed_catalog_verifies_and_a_changed_one_does_not() {
     }
 
     // One byte changed in each member: not in the catalog.
-    for (name, _) in MEMBERS {
+    for (name, _) in UNSIGNED_CAT_MEMBERS {
         let mut bytes = std::fs::read(cat_fixture(name)).unwrap();
         let at = bytes.len() - 1;
         bytes[at] ^= 0x20;

@@ -14,6 +14,28 @@ pub fn fixture(path: &str) -> PathBuf {
         .join(path)
 }
 
+/// A file of the catalog fixtures (tests/fixtures/third-party/catalog), or for the scripts
+/// among unsigned.cat's members, of the script fixtures (the same osslsigncode files).
+pub fn cat_fixture(name: &str) -> PathBuf {
+    let path = fixture("third-party/catalog").join(name);
+    if path.exists() {
+        return path;
+    }
+    fixture("third-party/scripts").join(name)
+}
+
+/// Every member of osslsigncode's test catalog (unsigned.cat, made by makecat from
+/// unsigned.cdf), with the SIP Windows hashes it with.
+pub const UNSIGNED_CAT_MEMBERS: &[(&str, authsign::cat::MemberKind)] = &[
+    ("unsigned.exe", authsign::cat::MemberKind::Pe),
+    ("unsigned.ex_", authsign::cat::MemberKind::Cab),
+    ("unsigned.msi", authsign::cat::MemberKind::Flat),
+    ("unsigned.ps1", authsign::cat::MemberKind::Flat),
+    ("unsigned.psc1", authsign::cat::MemberKind::Flat),
+    ("unsigned.mof", authsign::cat::MemberKind::Flat),
+    ("unsigned.js", authsign::cat::MemberKind::Flat),
+];
+
 /// Path of a file under `tests/data/` (downloaded by `tests/data/fetch.sh`, not committed).
 pub fn data_file(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
